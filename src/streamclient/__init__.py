@@ -1,0 +1,33 @@
+"""streamclient: a Kafka client for Python on anyio, with aiokafka's API.
+
+The names exported here are aiokafka's top-level names (``aiokafka.__all__``), so
+``from streamclient import AIOKafkaConsumer, TopicPartition`` reads like aiokafka code.
+"""
+
+from __future__ import annotations
+
+from streamclient._version import __version__
+from streamclient.abc import ConsumerRebalanceListener
+from streamclient.errors import ConsumerStoppedError, IllegalOperation
+from streamclient.structs import (
+    ConsumerRecord,
+    OffsetAndMetadata,
+    OffsetAndTimestamp,
+    TopicPartition,
+)
+
+# --- facades ---------------------------------------------------------------------------
+# AIOKafkaProducer, AIOKafkaConsumer and AIOKafkaClient are imported here once their
+# modules exist (streamclient.producer.producer, streamclient.consumer.consumer,
+# streamclient.cluster), and added to __all__ below.
+
+__all__ = [
+    "ConsumerRebalanceListener",
+    "ConsumerRecord",
+    "ConsumerStoppedError",
+    "IllegalOperation",
+    "OffsetAndMetadata",
+    "OffsetAndTimestamp",
+    "TopicPartition",
+    "__version__",
+]

@@ -1,0 +1,1 @@
+"""The producer: record accumulator, partitioners, sender, idempotence and transactions."""

@@ -1,0 +1,1 @@
+"""pytest fixtures for testing against an embedded Kafka cluster."""

@@ -1,0 +1,1 @@
+"""pytest plugin: fixtures for an embedded Kafka cluster (filled in by the broker work)."""
