@@ -1,0 +1,1 @@
+"""The consumer: subscription state, fetching, group membership and assignors."""

@@ -1,0 +1,1 @@
+"""Consumer group membership: the classic group protocol and its wire formats."""
