@@ -1,1 +1,5 @@
-"""pytest fixtures for testing against an embedded Kafka cluster."""
+"""Test helpers: the pytest plugin (``streamclient.testing.plugin``) and a raw wire client."""
+
+from streamclient.testing.wire import WireClient
+
+__all__ = ["WireClient"]
