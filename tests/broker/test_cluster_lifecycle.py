@@ -132,7 +132,7 @@ async def test_node_control_needs_a_running_cluster(anyio_backend: str) -> None:
 
 
 @pytest.mark.parametrize("kwargs", [
-    {"nodes": 0}, {"default_replication_factor": 4}, {"log_dir": "/tmp/x"},
+    {"nodes": 0}, {"default_replication_factor": 4},
     {"no_such_setting": 1}, {"port": 70000}, {"max_frame_bytes": 10},
 ])
 def test_bad_cluster_arguments(kwargs: dict[str, object]) -> None:

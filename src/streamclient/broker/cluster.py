@@ -71,10 +71,6 @@ class EmbeddedCluster:
             raise KafkaConfigurationError(f"a cluster needs at least one node, got {nodes}")
         if not 0 <= port <= 65535 or (port and port + nodes - 1 > 65535):
             raise KafkaConfigurationError(f"ports {port}..{port + nodes - 1} are out of range")
-        if log_dir is not None:
-            # the segment store on disk is a separate piece of work (issue 6)
-            raise KafkaConfigurationError(
-                "log_dir is not supported yet: the embedded broker keeps logs in memory")
         if default_replication_factor > nodes:
             raise KafkaConfigurationError(
                 f"default_replication_factor={default_replication_factor} exceeds the "
@@ -115,9 +111,19 @@ class EmbeddedCluster:
         from streamclient.broker.txn import TransactionCoordinator
 
         state = self.state
-        state.logs = LogManager(state)
+        if self.log_dir is not None:
+            from streamclient.broker.log.disk_manager import DiskLogManager
+
+            disk = DiskLogManager(state, self.log_dir, retention_check_interval_ms=(
+                state.config.log_retention_check_interval_ms))
+            state.logs = disk
+        else:
+            state.logs = LogManager(state)
         state.faults = self.faults
         async with contextlib.AsyncExitStack() as stack:
+            if self.log_dir is not None:
+                # registered first, so it runs after the task group has stopped every node
+                stack.callback(disk.close)
             self._task_group = await stack.enter_async_context(anyio.create_task_group())
             stack.callback(self._task_group.cancel_scope.cancel)
             for node_id in range(self.node_count):
@@ -128,10 +134,14 @@ class EmbeddedCluster:
                 port = await self._task_group.start(node.run)
                 self.nodes[node_id] = node
                 state.add_node(node_id, self.host, port)
+            if self.log_dir is not None:
+                disk.restore()
             state.ensure_internal_topic(OFFSETS_TOPIC)
             state.ensure_internal_topic(TRANSACTION_STATE_TOPIC)
             state.groups = GroupCoordinator(state)
             state.txns = TransactionCoordinator(state)
+            if self.log_dir is not None:
+                disk.load_coordinators()
             self._task_group.start_soon(self._tick_forever)
             self._stack = stack.pop_all()
         return self

@@ -241,6 +241,8 @@ class BrokerConfig:
     transaction_max_timeout_ms: int = 900000
     transactional_id_expiration_ms: int = 604800000
     offsets_retention_minutes: int = 10080
+    # how often a disk log dir runs retention and compaction (Kafka's default: 5 minutes)
+    log_retention_check_interval_ms: int = 300000
     # topic configs applied to every new topic before its own overrides
     topic_defaults: Mapping[str, str] = field(default_factory=dict)
 

@@ -328,6 +328,28 @@ class ClusterState:
         self._add_partitions(meta, replica_lists)
         return meta
 
+    def restore_topic(self, name: str, topic_id: uuid.UUID,
+                      replica_lists: Sequence[Sequence[int]], configs: Mapping[str, str], *,
+                      internal: bool = False, leader_epochs: Sequence[int] = ()) -> TopicState:
+        """Bring back a topic kept in a log dir (its id, replicas and configs), at start.
+
+        A restart is a new leadership, as in Kafka: each leader epoch continues above the
+        saved one and above every epoch the log itself has stamped.
+        """
+        meta = TopicState(name, topic_id, [], dict(configs), internal,
+                          dict(self.config.topic_defaults))
+        self.topics[name] = meta
+        self._by_id[topic_id] = meta
+        self._add_partitions(meta, [list(r) for r in replica_lists])
+        for part in meta.partitions:
+            log = self.logs.partition(name, part.index)
+            saved = leader_epochs[part.index] if part.index < len(leader_epochs) else 0
+            latest = log.epochs.latest_epoch if log is not None else -1
+            part.leader_epoch = max(saved, latest) + 1
+            part.partition_epoch += 1
+            self._push_replication(part)
+        return meta
+
     def maybe_auto_create_topic(self, name: str) -> TopicState | None:
         """The topic, created with the broker defaults if auto-creation allows it.
 

@@ -23,6 +23,11 @@ DEFAULTS: dict[str, str] = {
     "retention.ms": str(7 * 24 * 3600 * 1000),
     "retention.bytes": "-1",
     "cleanup.policy": "delete",
+    # read by the disk store (fsync) and compaction
+    "flush.messages": str(_INT64_MAX),
+    "flush.ms": str(_INT64_MAX),
+    "delete.retention.ms": "86400000",
+    "min.compaction.lag.ms": "0",
 }
 
 
@@ -55,6 +60,10 @@ class LogConfig:
     index_interval_bytes: int = int(DEFAULTS["index.interval.bytes"])
     retention_ms: int = int(DEFAULTS["retention.ms"])
     retention_bytes: int = -1
+    flush_messages: int = _INT64_MAX
+    flush_ms: int = _INT64_MAX
+    delete_retention_ms: int = int(DEFAULTS["delete.retention.ms"])
+    min_compaction_lag_ms: int = 0
 
     @classmethod
     def from_configs(cls, configs: Mapping[str, str | None] | None = None) -> LogConfig:
@@ -76,4 +85,8 @@ class LogConfig:
             index_interval_bytes=_int(configs, "index.interval.bytes", 0),
             retention_ms=_int(configs, "retention.ms", -1),
             retention_bytes=_int(configs, "retention.bytes", -1),
+            flush_messages=_int(configs, "flush.messages", 1),
+            flush_ms=_int(configs, "flush.ms", 0),
+            delete_retention_ms=_int(configs, "delete.retention.ms", 0),
+            min_compaction_lag_ms=_int(configs, "min.compaction.lag.ms", 0),
         )

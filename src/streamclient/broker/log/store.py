@@ -214,3 +214,41 @@ class LogStore(ABC):
     @property
     def size_bytes(self) -> int:
         return sum(s.size_bytes for s in self._segments)
+
+    def rewrite_segments(self, old: Sequence[Segment], cleaned: Sequence[CleanedSegment],
+                         now_ms: int, index_interval_bytes: int) -> None:
+        """Replace the consecutive non-active segments ``old`` with ``cleaned`` (compaction).
+
+        Batches keep their offsets, so the new segments may have gaps; a cleaned segment
+        keeps the base offset of the first segment it replaces.
+        """
+        first = self._check_replaceable(old)
+        fresh: list[Segment] = []
+        for spec in cleaned:
+            segment = self._new_segment(spec.base_offset, now_ms, index_interval_bytes)
+            for data, base, last, max_ts in spec.batches:
+                segment.append(data, base_offset=base, last_offset=last, max_timestamp=max_ts)
+            fresh.append(segment)
+        self._splice(first, len(old), fresh)
+
+    def _check_replaceable(self, old: Sequence[Segment]) -> int:
+        if not old:
+            raise ValueError("nothing to replace")
+        first = next((i for i, s in enumerate(self._segments) if s is old[0]), -1)
+        if first < 0 or self._segments[first:first + len(old)] != list(old):
+            raise ValueError("the segments to replace are not a run of this store's segments")
+        if first + len(old) >= len(self._segments):
+            raise ValueError("the active segment is never rewritten")
+        return first
+
+    def _splice(self, first: int, count: int, fresh: Sequence[Segment]) -> None:
+        self._segments[first:first + count] = fresh
+        self._base_offsets[first:first + count] = [s.base_offset for s in fresh]
+
+
+@dataclass(frozen=True)
+class CleanedSegment:
+    """One segment's worth of compacted batches: (bytes, base, last, max timestamp) each."""
+
+    base_offset: int
+    batches: Sequence[tuple[bytes, int, int, int]]
