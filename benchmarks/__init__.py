@@ -1,0 +1,1 @@
+"""Benchmarks of streamclient against the other Python Kafka clients (see README.md)."""
