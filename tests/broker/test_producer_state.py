@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 
 from streamclient.broker.log.batches import BatchHeader
@@ -194,3 +197,12 @@ def test_truncate_before_forgets_producers_whose_data_is_gone() -> None:
     log.state.truncate_before(2)
     assert PID not in log.state.producers
     assert log.append(header(17)) == (2, False)
+
+
+def test_producer_state_can_be_the_first_broker_module_imported() -> None:
+    # producer_state -> log.results runs log/__init__ -> log.partition, which must not
+    # need producer_state's names while producer_state is still being built
+    result = subprocess.run(
+        [sys.executable, "-c", "import streamclient.broker.producer_state"],
+        capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 0, result.stderr

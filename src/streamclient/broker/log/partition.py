@@ -11,9 +11,13 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from collections.abc import Collection, Mapping
+from typing import TYPE_CHECKING
 
 import anyio
 
+# the module, not its names: producer_state imports log.results, so importing
+# producer_state first runs this module while producer_state is still half-built
+from streamclient.broker import producer_state
 from streamclient.broker.log import batches
 from streamclient.broker.log.config import LogConfig
 from streamclient.broker.log.epochs import LeaderEpochCache
@@ -28,7 +32,9 @@ from streamclient.broker.log.results import (
 )
 from streamclient.broker.log.store import LogStore, Segment
 from streamclient.broker.log.waiters import DataWaiter, WaiterSet, wait_for_data
-from streamclient.broker.producer_state import CompletedTxn, ProducerStateManager
+
+if TYPE_CHECKING:
+    from streamclient.broker.producer_state import CompletedTxn
 
 READ_UNCOMMITTED = 0
 READ_COMMITTED = 1
@@ -46,7 +52,7 @@ class PartitionLog:
         self._log_start_offset = 0
         self._log_end_offset = 0
         self._high_watermark = 0
-        self.producers = ProducerStateManager()
+        self.producers = producer_state.ProducerStateManager()
         self.epochs = LeaderEpochCache()
         self._aborted: list[AbortedTxn] = []
         self._aborted_last_offsets: list[int] = []
