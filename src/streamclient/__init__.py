@@ -20,8 +20,13 @@ from streamclient.structs import (
 # AIOKafkaProducer, AIOKafkaConsumer and AIOKafkaClient are imported here once their
 # modules exist (streamclient.producer.producer, streamclient.consumer.consumer,
 # streamclient.cluster), and added to __all__ below.
+# isort: split
+from streamclient.consumer.consumer import AIOKafkaConsumer
+from streamclient.producer.producer import AIOKafkaProducer
 
 __all__ = [
+    "AIOKafkaConsumer",
+    "AIOKafkaProducer",
     "ConsumerRebalanceListener",
     "ConsumerRecord",
     "ConsumerStoppedError",

@@ -86,7 +86,8 @@ class ConsumerRecord(Generic[KT, VT]):
 
     ``serialized_key_size`` / ``serialized_value_size`` are -1 for a null key / value;
     ``checksum`` is ``None`` for record batches of magic 2, which have one CRC per batch;
-    ``headers`` is a sequence of ``(str, bytes)`` pairs.
+    ``headers`` is a sequence of ``(str, bytes | None)`` pairs: Kafka allows a null header
+    value.
     """
 
     topic: str
@@ -99,7 +100,7 @@ class ConsumerRecord(Generic[KT, VT]):
     checksum: int | None
     serialized_key_size: int
     serialized_value_size: int
-    headers: Sequence[tuple[str, bytes]]
+    headers: Sequence[tuple[str, bytes | None]]
 
 
 class OffsetAndTimestamp(NamedTuple):

@@ -149,7 +149,7 @@ class AIOKafkaAdminClient:
 
     async def list_topics(self) -> list[str]:
         """Every topic's name, internal ones included (as aiokafka)."""
-        return await self._topics.list()
+        return await self._topics.list_names()
 
     async def describe_topics(self, topics: list[str] | None = None, *,
                               raise_on_error: bool = False) -> list[TopicDescription]:

@@ -155,14 +155,14 @@ class NewPartitions:
     def __init__(self, total_count: int,
                  new_assignments: Sequence[Sequence[int]] | None = None) -> None:
         self.total_count = _check_int("total_count", total_count, 1)
+        checked: list[list[int]] | None = None
         if new_assignments is not None:
             if isinstance(new_assignments, (str, bytes)) or \
                     not isinstance(new_assignments, Sequence):
                 raise IllegalArgumentError("new_assignments must be a list of lists of "
                                            "broker ids")
-            new_assignments = [_check_broker_ids("new_assignments entry", a)
-                               for a in new_assignments]
-        self.new_assignments: list[list[int]] | None = new_assignments
+            checked = [_check_broker_ids("new_assignments entry", a) for a in new_assignments]
+        self.new_assignments: list[list[int]] | None = checked
 
     def __repr__(self) -> str:
         return (f"NewPartitions(total_count={self.total_count}, "

@@ -126,6 +126,7 @@ def create_partitions_request(changes: Mapping[str, NewPartitions], timeout_ms: 
 
 def metadata_request(topics: Sequence[str] | None, version: int) -> MetadataRequest:
     """Metadata for ``topics`` (``None``: all), never creating any."""
+    wire: list[MetadataRequest.MetadataRequestTopic] | None
     if topics is None:
         wire = [] if version < _METADATA_NULL_TOPICS else None
     else:
@@ -234,6 +235,9 @@ def offset_fetch_request(group_id: str, partitions: Sequence[TopicPartition] | N
 def read_offset_fetch(response: OffsetFetchResponse, version: int
                       ) -> tuple[int, dict[TopicPartition, tuple[OffsetAndMetadata, int]]]:
     """``(group error code, {tp: (OffsetAndMetadata, partition error code)})``."""
+    # v8+ nests the topics in a group, as a struct of another name but the same fields
+    topics: Sequence[OffsetFetchResponse.OffsetFetchResponseTopic
+                     | OffsetFetchResponse.OffsetFetchResponseGroup.OffsetFetchResponseTopics]
     if version >= _OFFSET_FETCH_GROUPS:
         if not response.groups:
             return 0, {}

@@ -87,7 +87,9 @@ class TopicCalls:
             "results", raise_on_error)
         return response
 
-    async def list(self) -> list[str]:
+    # not named ``list``: a method of that name would shadow the builtin in this class's
+    # annotations
+    async def list_names(self) -> list[str]:
         response = await self._d.metadata(None)
         return [t.name for t in response.topics if t.name is not None]
 

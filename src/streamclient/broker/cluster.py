@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any, TypeVar, overload
 
 import anyio
 import anyio.from_thread
@@ -262,7 +262,15 @@ class BlockingEmbeddedCluster:
     def errors(self) -> list[BaseException]:
         return self.cluster.errors
 
-    def call(self, fn: Callable[..., T], *args: Any) -> T:
+    # Two overloads because the portal awaits what an async ``fn`` returns: the caller
+    # gets the coroutine's result, not the coroutine.
+    @overload
+    def call(self, fn: Callable[..., Awaitable[T]], *args: Any) -> T: ...
+
+    @overload
+    def call(self, fn: Callable[..., T], *args: Any) -> T: ...
+
+    def call(self, fn: Callable[..., Any], *args: Any) -> Any:
         """Run ``fn(*args)`` (sync or async) on the cluster's event loop."""
         if self._portal is None:
             raise IllegalStateError("the cluster is not running")

@@ -99,9 +99,8 @@ class ClusterClient:
             retry_backoff_max_ms=config.retry_backoff_max_ms,
             random_source=random_source,
         )
-        backoff_args = {} if random_source is None else {"random_source": random_source}
         self._retry_backoff = ExponentialBackoff(
-            config.retry_backoff_ms, config.retry_backoff_max_ms, **backoff_args)
+            config.retry_backoff_ms, config.retry_backoff_max_ms, random_source=random_source)
         self._pool = ConnectionPool(config, self._address_of, random_source=random_source)
         # nodes learned from FindCoordinator answers (normally also in the metadata)
         self._coordinator_nodes: dict[int, Node] = {}
@@ -359,6 +358,7 @@ class ClusterClient:
     def _metadata_request(self, conn: BrokerConnection,
                           wanted: list[str] | None) -> tuple[MetadataRequest, int]:
         version = conn.version_for(MetadataRequest)
+        topics: list[MetadataRequest.MetadataRequestTopic] | None
         if wanted is None:
             # v0 has no null list: there, an empty list means all topics
             topics = [] if version == 0 else None

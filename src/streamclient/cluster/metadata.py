@@ -124,11 +124,8 @@ class ClusterMetadata:
         if retry_backoff_ms < 0 or retry_backoff_max_ms < 0:
             raise ValueError("retry backoff must not be negative")
         self.metadata_max_age_ms = metadata_max_age_ms
-        backoff_args: dict[str, Any] = {}
-        if random_source is not None:
-            backoff_args["random_source"] = random_source
         self._backoff = ExponentialBackoff(retry_backoff_ms, retry_backoff_max_ms,
-                                           **backoff_args)
+                                           random_source=random_source)
 
         # the snapshot
         self._brokers: dict[int, Node] = {}
@@ -310,10 +307,10 @@ class ClusterMetadata:
     def update_requested(self) -> bool:
         return self._need_update or bool(self._needs_refresh())
 
-    def _needs_refresh(self) -> set[str]:
+    def _needs_refresh(self) -> frozenset[str]:
         """Topics of interest whose last metadata said "not there yet"."""
         if self._need_all_topics:
-            return set(self._not_ready)
+            return self._not_ready
         return self._not_ready & self._interest
 
     def _find_not_ready(self) -> None:

@@ -60,9 +60,9 @@ class ConnectionPool:
                  random_source: Callable[[], float] | None = None) -> None:
         self._config = config
         self._address_of = address_of
-        kwargs = {} if random_source is None else {"random_source": random_source}
         self._backoff = ExponentialBackoff(config.reconnect_backoff_ms,
-                                           config.reconnect_backoff_max_ms, **kwargs)
+                                           config.reconnect_backoff_max_ms,
+                                           random_source=random_source)
         self._slots: dict[tuple[int, ConnectionGroup], _Slot] = {}
         self._closed = False
         self._next_idle_check = 0.0

@@ -139,6 +139,9 @@ def read_offset_fetch(response: OffsetFetchResponse, group_id: str) -> Committed
     """Classify an OffsetFetch answer (either layout) the way aiokafka and Java do."""
     result = CommittedOffsets({}, {}, set())
     errors: list[type[KafkaError]] = []
+    # v8+ nests the topics in groups, as a struct of another name with the same fields
+    entries: list[OffsetFetchResponse.OffsetFetchResponseTopic
+                  | OffsetFetchResponse.OffsetFetchResponseGroup.OffsetFetchResponseTopics]
     if response.groups:  # v8+
         entries = []
         for group in response.groups:

@@ -22,7 +22,7 @@ class ExponentialBackoff:
     __slots__ = ("_exp_max", "_random", "initial_ms", "jitter", "max_ms", "multiplier")
 
     def __init__(self, initial_ms: float, max_ms: float, *, multiplier: float = 2.0,
-                 jitter: float = 0.2, random_source: Callable[[], float] = random.random
+                 jitter: float = 0.2, random_source: Callable[[], float] | None = None
                  ) -> None:
         if initial_ms < 0 or max_ms < 0:
             raise ValueError("backoff times must not be negative")
@@ -34,7 +34,7 @@ class ExponentialBackoff:
         self.max_ms = max_ms
         self.multiplier = multiplier
         self.jitter = jitter
-        self._random = random_source
+        self._random = random.random if random_source is None else random_source
         # the attempt count after which the curve is flat: capping the exponent keeps
         # float overflow away however long a broker stays down
         if max_ms > initial_ms > 0 and multiplier > 1:

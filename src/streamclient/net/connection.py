@@ -198,15 +198,17 @@ class BrokerConnection:
         self._connect_started = True
         try:
             with anyio.fail_after(self.connect_timeout_ms / 1000):
-                self._stream = await anyio.connect_tcp(
-                    self.host,
-                    self.port,
-                    ssl_context=self._ssl_context,
-                    tls=self._ssl_context is not None,
-                    # Kafka brokers may drop TLS connections without close_notify; waiting
-                    # for it would only make close() hang
-                    tls_standard_compatible=False,
-                )
+                if self._ssl_context is None:
+                    self._stream = await anyio.connect_tcp(self.host, self.port)
+                else:
+                    self._stream = await anyio.connect_tcp(
+                        self.host,
+                        self.port,
+                        ssl_context=self._ssl_context,
+                        # Kafka brokers may drop TLS connections without close_notify;
+                        # waiting for it would only make close() hang
+                        tls_standard_compatible=False,
+                    )
         except TimeoutError:
             self._closed = True
             raise KafkaConnectionError(

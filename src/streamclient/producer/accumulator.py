@@ -42,7 +42,11 @@ from streamclient.producer.partitioner import (
     NodeLatencyStats,
 )
 from streamclient.producer.result import FutureRecordMetadata, ProduceRequestResult
-from streamclient.protocol.records import CompressionRatioEstimator, RecordBatchBuilder
+from streamclient.protocol.records import (
+    CompressionRatioEstimator,
+    RecordBatch,
+    RecordBatchBuilder,
+)
 from streamclient.protocol.records.batch import HEADER_SIZE
 from streamclient.protocol.records.builder import Header
 from streamclient.structs import TopicPartition
@@ -295,6 +299,39 @@ class RecordAccumulator:
         self._incomplete[batch] = None
         return _make_result(RecordAppendResult, (
             future, len(dq) > 1 or batch.is_full(), True, False, False, partition))
+
+    def append_batch(self, tp: TopicPartition, builder: RecordBatchBuilder,
+                     now_ms: int) -> FutureRecordMetadata | None:
+        """Queue a batch the application built (aiokafka's ``send_batch``) as it is.
+
+        The batch takes no further records.  Returns the handle of its first record
+        (whose offset is the batch's base offset), or ``None`` when memory is short
+        (nothing was queued: wait for ``on_memory_freed`` as for :meth:`append`).
+        """
+        if self._closed:
+            raise ProducerClosed("the producer is closed")
+        if builder.record_count == 0:
+            raise IllegalStateError("cannot send an empty batch")
+        size = builder.estimated_size
+        if size > self.config.max_request_size or size > self.buffer_memory:
+            raise MessageSizeTooLargeError(
+                f"The batch is {size} bytes, larger than max_request_size "
+                f"({self.config.max_request_size}) or buffer_memory ({self.buffer_memory})")
+        if self.memory_used + size > self.buffer_memory:
+            self._exhausted = True
+            return None
+        self.memory_used += size
+        batch = ProducerBatch(tp, builder, now_ms, memory=size)
+        # one handle per record, so a split (MESSAGE_TOO_LARGE) can chain them as usual
+        batch.handles = [
+            FutureRecordMetadata(batch.result, i, record.timestamp,
+                                 -1 if record.key is None else len(record.key),
+                                 -1 if record.value is None else len(record.value))
+            for i, record in enumerate(RecordBatch(builder.build()))]
+        batch.close()
+        self._deque(tp).append(batch)
+        self._incomplete[batch] = None
+        return batch.handles[0]
 
     def _add_topic(self, topic: str) -> _TopicInfo:
         rng = self.rng

@@ -63,7 +63,7 @@ def supported_versions(
 
 
 def _broker_ranges(
-    broker: Iterable[_ApiVersionEntry] | Iterable[tuple[int, int, int]],
+    broker: Iterable[_ApiVersionEntry | tuple[int, int, int]],
 ) -> dict[int, VersionRange]:
     ranges: dict[int, VersionRange] = {}
     for entry in broker:
@@ -77,7 +77,7 @@ def _broker_ranges(
 
 def negotiate(
     ours: Mapping[int, VersionRange],
-    broker: Iterable[_ApiVersionEntry] | Iterable[tuple[int, int, int]],
+    broker: Iterable[_ApiVersionEntry | tuple[int, int, int]],
 ) -> dict[int, int | None]:
     """Per API key of ours, the highest version both support, or ``None``."""
     theirs = _broker_ranges(broker)
@@ -100,7 +100,7 @@ class VersionTable:
     def __init__(
         self,
         ours: Mapping[int, VersionRange],
-        broker: Iterable[_ApiVersionEntry] | Iterable[tuple[int, int, int]],
+        broker: Iterable[_ApiVersionEntry | tuple[int, int, int]],
     ) -> None:
         entries = list(broker)
         self._broker = _broker_ranges(entries)

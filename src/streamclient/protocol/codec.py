@@ -343,13 +343,13 @@ class _Compiler:
         elif et == "string":
             d = self.var("d")
             body.append(f"for {x} in {val}:")
-            inner = [f"{d} = {x}.encode()"]
+            inner: list[str] = [f"{d} = {x}.encode()"]
             self.enc_length(inner, f"len({d})", buf, compact, wide=False)
             inner.append(f"{buf} += {d}")
             body.extend("    " + line for line in inner)
         elif et in ("bytes", "records"):
             body.append(f"for {x} in {val}:")
-            inner: list[str] = []
+            inner = []
             self.enc_length(inner, f"len({x})", buf, compact, wide=True)
             inner.append(f"{buf} += {x}")
             body.extend("    " + line for line in inner)

@@ -174,8 +174,11 @@ class Struct:
         for f in self._FIELDS:
             if getattr(self, f.name) != getattr(other, f.name):
                 return False
-        return bool(self.unknown_tags == other.unknown_tags)  # type: ignore[attr-defined]
+        return bool(self.unknown_tags == other.unknown_tags)
 
+    # mutable, compared by value: unhashable.  Said explicitly so type checkers know it too;
+    # the ignore is the one typeshed itself uses on list and dict, because object types
+    # __hash__ as a method and mypy has no other way to spell "not hashable"
     __hash__ = None  # type: ignore[assignment]
 
     def __repr__(self) -> str:

@@ -144,7 +144,7 @@ class Reader:
 
     def _fixed(self, s: struct.Struct) -> int:
         pos = self._need(s.size)
-        return s.unpack_from(self.buf, pos)[0]  # type: ignore[no-any-return]
+        return s.unpack_from(self.buf, pos)[0]
 
     def int8(self) -> int:
         return self._fixed(INT8_S)
@@ -166,7 +166,7 @@ class Reader:
 
     def float64(self) -> float:
         pos = self._need(8)
-        return FLOAT64_S.unpack_from(self.buf, pos)[0]  # type: ignore[no-any-return]
+        return FLOAT64_S.unpack_from(self.buf, pos)[0]
 
     def boolean(self) -> bool:
         pos = self._need(1)

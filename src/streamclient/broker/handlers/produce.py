@@ -20,8 +20,8 @@ RecordError = PartitionResponse.BatchIndexAndErrorMessage
 LeaderHint = PartitionResponse.LeaderIdAndEpoch
 
 
-def _transaction_error(ctx: RequestContext, records: bytes | memoryview, topic: str,
-                       partition: int) -> int:
+def _transaction_error(ctx: RequestContext, records: bytes | bytearray | memoryview,
+                       topic: str, partition: int) -> int:
     """Ask the transaction coordinator whether a transactional batch may go here."""
     if len(records) < HEADER_SIZE or records[16] != 2:
         return 0

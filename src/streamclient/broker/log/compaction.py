@@ -152,7 +152,8 @@ def compact(log: PartitionLog, now_ms: int) -> CompactionStats | None:
 def _group(out: list[tuple[bytes, int, int, int]], first_base: int,
            segment_bytes: int) -> list[CleanedSegment]:
     groups: list[CleanedSegment] = []
-    base, current, size = first_base, [], 0
+    current: list[tuple[bytes, int, int, int]] = []
+    base, size = first_base, 0
     for item in out:
         data, start, last, _ = item
         if current and (size + len(data) > segment_bytes or last - base > _INT32_MAX):

@@ -355,9 +355,9 @@ class DiskLogStore(LogStore):
         # from here a crash is finished by recovery: the swaps are complete segments
         for segment in fresh:
             segment.rename(SWAP_SUFFIX)
-        for segment in old:
-            if isinstance(segment, DiskSegment):
-                segment.delete()
+        for replaced in old:
+            if isinstance(replaced, DiskSegment):
+                replaced.delete()
         for segment in fresh:
             segment.rename("")
             segment._on_append = self._appended

@@ -56,7 +56,9 @@ def segment_stem(base_offset: int) -> str:
 
 def segment_paths(directory: Path, base_offset: int, suffix: str = "") -> tuple[Path, Path, Path]:
     stem = segment_stem(base_offset)
-    return tuple(directory / f"{stem}{ext}{suffix}" for ext in SEGMENT_SUFFIXES)  # type: ignore[return-value]
+    log_path, index_path, time_path = (directory / f"{stem}{ext}{suffix}"
+                                       for ext in SEGMENT_SUFFIXES)
+    return log_path, index_path, time_path
 
 
 def partition_dir_name(topic: str, partition: int) -> str:
@@ -81,7 +83,7 @@ def decode_offset_entries(data: bytes) -> list[tuple[int, int]]:
     """Entries of an ``.index`` file; a trailing partial entry raises DiskFormatError."""
     if len(data) % OFFSET_ENTRY.size:
         raise DiskFormatError(f"offset index of {len(data)} bytes holds a partial entry")
-    return [tuple(e) for e in OFFSET_ENTRY.iter_unpack(data)]  # type: ignore[misc]
+    return [tuple(e) for e in OFFSET_ENTRY.iter_unpack(data)]
 
 
 def encode_time_entries(entries: Iterable[tuple[int, int]]) -> bytes:
@@ -92,7 +94,7 @@ def encode_time_entries(entries: Iterable[tuple[int, int]]) -> bytes:
 def decode_time_entries(data: bytes) -> list[tuple[int, int]]:
     if len(data) % TIME_ENTRY.size:
         raise DiskFormatError(f"time index of {len(data)} bytes holds a partial entry")
-    return [tuple(e) for e in TIME_ENTRY.iter_unpack(data)]  # type: ignore[misc]
+    return [tuple(e) for e in TIME_ENTRY.iter_unpack(data)]
 
 
 # -- whole small files ------------------------------------------------------------------------

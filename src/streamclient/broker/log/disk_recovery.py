@@ -13,6 +13,7 @@ import itertools
 import struct
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 import crc32c
 
@@ -79,9 +80,9 @@ def scan_log(path: Path, base_offset: int, *, check_crc: bool) -> SegmentScan:
     return scan
 
 
-def _read_one(f: object, position: int, end: int, expected: int, segment_base: int,
+def _read_one(f: BinaryIO, position: int, end: int, expected: int, segment_base: int,
               check_crc: bool, scan: SegmentScan) -> str | None:
-    read = f.read  # type: ignore[attr-defined]
+    read = f.read
     head = read(12)
     if len(head) < 12:
         return f"{len(head)} bytes cannot hold a batch's offset and length"
@@ -92,7 +93,7 @@ def _read_one(f: object, position: int, end: int, expected: int, segment_base: i
         return f"batch of {12 + length} bytes runs past the end of the file ({end} bytes)"
     rest = read(length if check_crc else _REST_MIN)
     if not check_crc:
-        f.seek(position + 12 + length)  # type: ignore[attr-defined]
+        f.seek(position + 12 + length)
     if rest[_MAGIC_AT] != 2:
         return f"magic {rest[_MAGIC_AT]} is not 2"
     if check_crc:

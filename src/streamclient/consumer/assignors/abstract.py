@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from streamclient.errors import KafkaConfigurationError, KafkaError
+from streamclient.protocol.message import Buffer
 from streamclient.structs import TopicPartition
 
 #: A (topic, partition) pair.  :class:`streamclient.structs.TopicPartition` (and aiokafka's)
@@ -52,7 +53,15 @@ def _sorted_partitions(partitions: Iterable[TopicPartitionTuple]) -> tuple[Topic
     return tuple(sorted({TopicPartition(str(t), int(p)) for t, p in partitions}))
 
 
-@dataclass(frozen=True)
+def _bytes_or_none(data: Buffer | None) -> bytes | None:
+    return data if data is None or isinstance(data, bytes) else bytes(data)
+
+
+# The two classes below write their own __init__: it accepts what callers have (any
+# collection, plain (topic, partition) tuples, any buffer) while the fields are typed as
+# what is stored after normalising, so readers get TopicPartition values, not tuples.
+
+@dataclass(frozen=True, init=False)
 class Subscription:
     """One member's subscription as the leader sees it (Java's ``Subscription``).
 
@@ -63,34 +72,45 @@ class Subscription:
     equal whatever order a peer wrote them in.
     """
 
-    topics: Sequence[str] = ()
-    user_data: bytes | None = None
-    owned_partitions: Sequence[TopicPartitionTuple] = ()
-    generation_id: int = NO_GENERATION
-    group_instance_id: str | None = None
-    rack_id: str | None = None
+    topics: tuple[str, ...]
+    user_data: bytes | None
+    owned_partitions: tuple[TopicPartition, ...]
+    generation_id: int
+    group_instance_id: str | None
+    rack_id: str | None
 
-    def __post_init__(self) -> None:
-        if isinstance(self.topics, str):
+    def __init__(
+        self,
+        topics: Collection[str] = (),
+        user_data: Buffer | None = None,
+        owned_partitions: Iterable[TopicPartitionTuple] = (),
+        generation_id: int = NO_GENERATION,
+        group_instance_id: str | None = None,
+        rack_id: str | None = None,
+    ) -> None:
+        if isinstance(topics, str):
             raise PartitionAssignorError("Subscription.topics must be a collection, not a str")
-        object.__setattr__(self, "topics", tuple(sorted(set(self.topics))))
-        object.__setattr__(self, "owned_partitions", _sorted_partitions(self.owned_partitions))
-        if self.user_data is not None and not isinstance(self.user_data, bytes):
-            object.__setattr__(self, "user_data", bytes(self.user_data))
+        set_field = object.__setattr__  # frozen: the dataclass's own __init__ does the same
+        set_field(self, "topics", tuple(sorted(set(topics))))
+        set_field(self, "user_data", _bytes_or_none(user_data))
+        set_field(self, "owned_partitions", _sorted_partitions(owned_partitions))
+        set_field(self, "generation_id", generation_id)
+        set_field(self, "group_instance_id", group_instance_id)
+        set_field(self, "rack_id", rack_id)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class Assignment:
     """The partitions given to one member (sorted ``TopicPartition`` values), plus opaque
     assignor data."""
 
-    partitions: Sequence[TopicPartitionTuple] = ()
-    user_data: bytes | None = None
+    partitions: tuple[TopicPartition, ...]
+    user_data: bytes | None
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "partitions", _sorted_partitions(self.partitions))
-        if self.user_data is not None and not isinstance(self.user_data, bytes):
-            object.__setattr__(self, "user_data", bytes(self.user_data))
+    def __init__(self, partitions: Iterable[TopicPartitionTuple] = (),
+                 user_data: Buffer | None = None) -> None:
+        object.__setattr__(self, "partitions", _sorted_partitions(partitions))
+        object.__setattr__(self, "user_data", _bytes_or_none(user_data))
 
     def by_topic(self) -> dict[str, list[int]]:
         """Partitions grouped per topic, topics and partitions ascending."""

@@ -147,8 +147,8 @@ class ConsumerGroupMetadata:
 _COORDINATOR_GONE = (NotCoordinatorForGroupError, GroupCoordinatorNotAvailableError)
 
 
-def _sorted(partitions: object) -> tuple[TopicPartition, ...]:
-    return tuple(sorted(partitions))  # type: ignore[call-overload]
+def _sorted(partitions: Iterable[TopicPartition]) -> tuple[TopicPartition, ...]:
+    return tuple(sorted(partitions))
 
 
 class GroupMembership:

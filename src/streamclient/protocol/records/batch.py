@@ -36,6 +36,7 @@ __all__ = [
     "ATTR_TRANSACTIONAL",
     "CRC_OFFSET",
     "CRC_START",
+    "EMPTY_HEADERS",
     "HEADER",
     "HEADER_SIZE",
     "LENGTH_OFFSET",
@@ -46,6 +47,8 @@ __all__ = [
     "Record",
     "RecordBatch",
     "TimestampType",
+    "decode_headers",
+    "decode_records",
     "read_batch_header",
 ]
 
@@ -70,7 +73,8 @@ ATTR_DELETE_HORIZON = 0x40  # KIP-534: firstTimestamp holds the delete horizon
 
 NO_TIMESTAMP = -1
 
-_EMPTY: tuple[()] = ()
+#: the headers of a record without any (shared: a record's headers are never mutated)
+EMPTY_HEADERS: tuple[tuple[str, bytes | None], ...] = ()
 
 
 class TimestampType(IntEnum):
@@ -260,7 +264,7 @@ def decode_records(data: bytes, count: int, base_offset: int, base_timestamp: in
     new = tuple.__new__
     record_cls = Record
     read_uvarint = decode_uvarint
-    empty = _EMPTY
+    empty = EMPTY_HEADERS
     end = len(data)
     pos = 0
     try:
@@ -329,7 +333,7 @@ def decode_records(data: bytes, count: int, base_offset: int, base_timestamp: in
                 headers = empty
                 pos += 1
             else:
-                headers, pos = _decode_headers(data, pos, record_end)
+                headers, pos = decode_headers(data, pos, record_end)
             if pos != record_end:
                 raise CorruptRecordException(
                     f"record ending at byte {pos} declared its end at byte {record_end}")
@@ -345,8 +349,10 @@ def decode_records(data: bytes, count: int, base_offset: int, base_timestamp: in
             f"malformed record in batch at offset {base_offset}: {exc}") from exc
 
 
-def _decode_headers(data: bytes, pos: int, record_end: int
-                    ) -> tuple[tuple[tuple[str, bytes | None], ...], int]:
+def decode_headers(data: bytes, pos: int, record_end: int
+                   ) -> tuple[tuple[tuple[str, bytes | None], ...], int]:
+    """The headers of the record ending at ``record_end``, starting with their count at
+    ``pos``; returns them and the position after them."""
     count, pos = decode_uvarint(data, pos)
     count = (count >> 1) ^ -(count & 1)
     # every header takes at least two bytes, which bounds a corrupt count cheaply
