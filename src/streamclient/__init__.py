@@ -23,6 +23,7 @@ from streamclient.structs import (
 # isort: split
 from streamclient.consumer.consumer import AIOKafkaConsumer
 from streamclient.producer.producer import AIOKafkaProducer
+from streamclient.sync import KafkaAdminClient, KafkaConsumer, KafkaProducer
 
 __all__ = [
     "AIOKafkaConsumer",
@@ -31,6 +32,9 @@ __all__ = [
     "ConsumerRecord",
     "ConsumerStoppedError",
     "IllegalOperation",
+    "KafkaAdminClient",
+    "KafkaConsumer",
+    "KafkaProducer",
     "OffsetAndMetadata",
     "OffsetAndTimestamp",
     "TopicPartition",

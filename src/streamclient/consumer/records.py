@@ -2,8 +2,9 @@
 
 :class:`CompletedFetch` holds one partition's data from one Fetch response and hands its
 records out lazily, ``max_records`` at a time (Java's ``CompletedFetch``).  Batches are
-walked one by one and records decoded as they are taken; deserializers run only on records
-actually handed out.  The rules it keeps:
+walked one by one, each decoded whole when the first of its records is taken (by
+:func:`decode_consumer_records`, the hot loop, or the general batch reader for anything it
+declines); deserializers run only on records actually handed out.  The rules it keeps:
 
 - records below the fetch position are skipped: a batch may start before it (the broker
   sends whole batches, and a compressed batch cannot be cut);
@@ -27,6 +28,7 @@ from __future__ import annotations
 import heapq
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from itertools import repeat
 from typing import Any
 
 from streamclient.consumer.offsets import FetchPosition, OffsetResetStrategy
@@ -59,6 +61,7 @@ __all__ = [
     "READ_UNCOMMITTED",
     "CompletedFetch",
     "PartitionDecision",
+    "decode_consumer_records",
     "read_partition_response",
 ]
 
@@ -275,7 +278,7 @@ class CompletedFetch:
         if records is None:
             # legacy messages, or a malformed section: the general reader raises the
             # precise error after the records before it
-            records = self._decode_slowly(batch, timestamp_type)
+            records = self._decode_general(batch, timestamp_type)
         elif records and records[0].offset < self.next_fetch_offset:
             # the batch starts before the position (the decoder ensured rising offsets)
             position = self.next_fetch_offset
@@ -283,7 +286,9 @@ class CompletedFetch:
         self._pending = records
         return True
 
-    def _decode_slowly(self, batch: AnyBatch, timestamp_type: int) -> list[ConsumerRecord[Any, Any]]:
+    def _decode_general(
+        self, batch: AnyBatch, timestamp_type: int
+    ) -> list[ConsumerRecord[Any, Any]]:
         topic, partition = self.tp
         out: list[ConsumerRecord[Any, Any]] = []
         position = self.next_fetch_offset
@@ -363,7 +368,7 @@ def decode_consumer_records(
     records before the fault and raises the precise error, exactly as before.
     """
     # ConsumerRecord is a slots dataclass: object.__new__ plus one slot store per field
-    # costs ~60% of a call to its generated __init__ (a Python frame with 11 arguments).
+    # costs ~55% of a call to its generated __init__ (a Python frame with 11 arguments).
     new = object.__new__
     record_cls = ConsumerRecord
     read_headers = decode_headers
@@ -371,17 +376,21 @@ def decode_consumer_records(
     one = _ZIGZAG_ONE
     two = _ZIGZAG_TWO
     empty = EMPTY_HEADERS
-    # filled by index: a store into a list costs less than a call to append
-    out: list[Any] = [None] * count
+    if count > len(data) // 7:
+        return None  # a record takes 7 bytes at least: the count is corrupt
+    # Made in one C loop, then filled in place: cheaper than a call per record here.
+    # If the batch turns out malformed they are dropped unfinished, never handed out.
+    out: list[Any] = list(map(new, repeat(record_cls, count)))
     pos = 0
     last_delta = -1
     # Each record is sliced out whole first (one copy of ~100 bytes): inside it every
     # index is a small int, which Python never allocates, where ``pos + n`` in the
     # section would allocate an int per field.  Varints of one or two bytes (all of an
     # ordinary record's) go through the tables; longer ones call decode_uvarint, which
-    # raises ValueError past 10 bytes.  A length that is wrong (negative, zero, past the
-    # section) gives a slice that its fields cannot end exactly at, or a final position
-    # other than the section's end.  Short data raises IndexError (free until raised).
+    # raises ValueError past 10 bytes.  A wrong length (negative, zero, too short or
+    # long) gives a slice that its fields do not end exactly at; one past the section
+    # leaves pos beyond its end, which the next record or the final check catches.  Short
+    # data raises IndexError (free in 3.11 until raised).
     try:
         for n in range(count):
             b = data[pos]
@@ -468,7 +477,7 @@ def decode_consumer_records(
             # cut short by the end of the section leaves pos past it, checked below)
             if i != length:
                 return None
-            consumer_record = new(record_cls)
+            consumer_record = out[n]
             consumer_record.topic = topic
             consumer_record.partition = partition
             consumer_record.offset = base_offset + last_delta
@@ -480,7 +489,6 @@ def decode_consumer_records(
             consumer_record.serialized_key_size = key_size
             consumer_record.serialized_value_size = value_size
             consumer_record.headers = headers
-            out[n] = consumer_record
     except (IndexError, ValueError, CorruptRecordException):
         return None
     if pos != len(data):

@@ -198,6 +198,10 @@ class AIOKafkaProducer:
     asyncio or trio.
     """
 
+    # The blocking KafkaProducer (streamclient.sync) appends from the application's
+    # thread, so it substitutes an accumulator whose methods hold a lock.
+    _accumulator_class: type[RecordAccumulator] = RecordAccumulator
+
     def __init__(self, *, loop: object = None, **configs: Any) -> None:
         if loop is not None:
             warnings.warn("The loop argument is deprecated since 0.7.1 and ignored",
@@ -217,8 +221,8 @@ class AIOKafkaProducer:
                     config.transactional_id, config.transaction_timeout_ms, idempotence,
                     retry_backoff_ms=config.retry_backoff_ms)
         self._idempotence = idempotence
-        self._accumulator = RecordAccumulator(config, idempotence=idempotence,
-                                              transactions=self._txn)
+        self._accumulator = self._accumulator_class(config, idempotence=idempotence,
+                                                    transactions=self._txn)
         self._accumulator.on_memory_freed = self._on_memory_freed
         self._view = MetadataView(self.client.metadata)
         self._sender = Sender(self.client, self._accumulator, config, self._view,

@@ -36,7 +36,11 @@ CREATE_TIME = 0
 LOG_APPEND_TIME = 1
 
 
-def _run_callback(fn: Callable[..., None], arg: object) -> None:
+# What a callback returns is ignored, so any return type is accepted.
+RecordCallback = Callable[["FutureRecordMetadata"], object]
+
+
+def _run_callback(fn: Callable[..., object], arg: object) -> None:
     # A delivery callback is the application's code: its failure must not stop the
     # other records of the batch (or the sender) from completing.
     try:
@@ -166,7 +170,7 @@ class FutureRecordMetadata:
         self.serialized_key_size = serialized_key_size
         self.serialized_value_size = serialized_value_size
         self._next: FutureRecordMetadata | None = None
-        self._callbacks: list[Callable[[FutureRecordMetadata], None]] | None = None
+        self._callbacks: list[RecordCallback] | None = None
 
     # --- chaining (the accumulator's side) -------------------------------------------
 
@@ -177,7 +181,7 @@ class FutureRecordMetadata:
         if callbacks:
             self._callbacks = None
             for fn in callbacks:
-                successor._add_callback(lambda _h, fn=fn: fn(self))
+                successor._add_callback(_called_with(fn, self))
 
     def _tail(self) -> FutureRecordMetadata:
         handle = self
@@ -193,7 +197,7 @@ class FutureRecordMetadata:
             for fn in callbacks:
                 _run_callback(fn, self)
 
-    def _add_callback(self, fn: Callable[[FutureRecordMetadata], None]) -> None:
+    def _add_callback(self, fn: RecordCallback) -> None:
         if self._callbacks is None:
             self._callbacks = [fn]
         else:
@@ -247,7 +251,7 @@ class FutureRecordMetadata:
         return RecordMetadata(tp.topic, tp.partition, tp, offset, timestamp, timestamp_type,
                               log_start if log_start >= 0 else None)
 
-    def add_done_callback(self, fn: Callable[[FutureRecordMetadata], None]) -> None:
+    def add_done_callback(self, fn: RecordCallback) -> None:
         """Call ``fn(self)`` once the record is acknowledged or failed (or now if it is)."""
         tail = self._tail()
         if tail._result.is_done:
@@ -255,7 +259,7 @@ class FutureRecordMetadata:
         elif tail is self:
             self._add_callback(fn)
         else:
-            tail._add_callback(lambda _h: fn(self))
+            tail._add_callback(_called_with(fn, self))
 
     def wait(self, timeout: float | None = None) -> bool:
         """Block the calling thread until done; ``False`` on timeout (seconds)."""
@@ -277,3 +281,9 @@ class FutureRecordMetadata:
     def __repr__(self) -> str:
         return (f"FutureRecordMetadata({self.topic_partition}, "
                 f"relative_offset={self.relative_offset}, done={self.done()})")
+
+
+def _called_with(fn: RecordCallback, handle: FutureRecordMetadata) -> RecordCallback:
+    """``fn`` called with ``handle`` whichever handle of the chain completes: the
+    application registered it on ``handle``."""
+    return lambda _completed: fn(handle)

@@ -74,8 +74,6 @@ _MAX_ADD_PARTITIONS_VERSION = 3
 _MAX_END_TXN_VERSION = 4
 _MAX_TXN_OFFSET_COMMIT_VERSION = 4
 
-_MISSING: Any = object()
-
 
 def monotonic_ms() -> int:
     """The producer's clock for linger, backoff and timeouts (never the wall clock)."""
@@ -110,19 +108,22 @@ class MetadataView:
 
     def topic_partitions(self, topic: str) -> tuple[list[int], list[int], frozenset[int]] | None:
         """``(all, available, set of all)`` for a known topic with partitions, else None."""
-        found = self._topics.get(topic, _MISSING)
-        if found is _MISSING:
-            info = self.metadata.topic(topic)
-            if info is None or not info.partitions:
-                found = None
-            else:
-                every = sorted(info.partitions)
-                available = [p for p in every if info.partitions[p].leader >= 0]
-                found = (every, available, frozenset(every))
-                self._all[topic] = every
-                self._available[topic] = available
-            self._topics[topic] = found
-        return found  # type: ignore[no-any-return]
+        try:
+            return self._topics[topic]
+        except KeyError:
+            pass
+        found: tuple[list[int], list[int], frozenset[int]] | None
+        info = self.metadata.topic(topic)
+        if info is None or not info.partitions:
+            found = None
+        else:
+            every = sorted(info.partitions)
+            available = [p for p in every if info.partitions[p].leader >= 0]
+            found = (every, available, frozenset(every))
+            self._all[topic] = every
+            self._available[topic] = available
+        self._topics[topic] = found
+        return found
 
     def leader_for(self, tp: TopicPartition) -> int | None:
         try:
@@ -636,10 +637,10 @@ class Sender:
                     raise
                 tm.handle_find_coordinator(request, 0, node, monotonic_ms())
                 return
-            node = tm.coordinator_for(request)
-            assert node is not None  # next_request returns only routable requests
-            message, version = await self._txn_message(node, request)
-            response = await self.client.send(node, message, version,
+            coordinator = tm.coordinator_for(request)
+            assert coordinator is not None  # next_request returns only routable requests
+            message, version = await self._txn_message(coordinator, request)
+            response = await self.client.send(coordinator, message, version,
                                               group=ConnectionGroup.COORDINATION)
         except UnsupportedVersionError as exc:
             tm.in_flight = None
