@@ -1,5 +1,5 @@
-"""Broker-side batch helpers: produce validation, base offset / leader epoch stamping,
-LogAppendTime, and header-only parsing."""
+"""Broker-side batch helpers: base offset / leader epoch stamping, LogAppendTime, and
+header-only parsing (produce validation itself lives in ``broker.log.batches``)."""
 
 from __future__ import annotations
 
@@ -8,13 +8,11 @@ import struct
 import pytest
 from crc32c import crc32c
 from kafka.record.default_records import DefaultRecordBatch as KpBatch
-from kafka.record.default_records import DefaultRecordBatchBuilder as KpBuilder
 
-from streamclient.errors import CorruptRecordException, UnsupportedCodecError
+from streamclient.errors import CorruptRecordException
 from streamclient.protocol.records import (
     Compression,
     ControlRecordType,
-    LegacyRecordBatchBuilder,
     RecordBatchBuilder,
     TimestampType,
     build_control_batch,
@@ -24,7 +22,6 @@ from streamclient.protocol.records import (
     set_base_offset,
     set_log_append_time,
     set_partition_leader_epoch,
-    validate_produce_batch,
 )
 
 BASE_TS = 1_700_000_000_000
@@ -41,46 +38,6 @@ def batch(codec: Compression = Compression.NONE, count: int = 10) -> bytes:
 def with_crc(data: bytearray) -> bytes:
     struct.pack_into(">I", data, 17, crc32c(bytes(data[21:])))
     return bytes(data)
-
-
-@pytest.mark.parametrize("codec", list(Compression))
-def test_validate_produce_batch_accepts_good_batches(codec: Compression) -> None:
-    data = batch(codec)
-    checked = validate_produce_batch(data)
-    assert checked.record_count == 10 and checked.compression == codec
-    assert [r.value for r in checked] == [b"v%d" % i for i in range(10)]
-
-
-def test_validate_produce_batch_rejects_bad_input() -> None:
-    good = batch()
-    bad_crc = bytearray(good)
-    bad_crc[-1] ^= 1
-    count_off = bytearray(good)
-    struct.pack_into(">i", count_off, 57, 9)
-    delta_off = bytearray(good)
-    struct.pack_into(">i", delta_off, 23, 12)
-    legacy = LegacyRecordBatchBuilder(1)
-    legacy.append(0, BASE_TS, None, b"v")
-    for bad in (good + good, good[:-3], bytes(bad_crc), with_crc(count_off),
-                with_crc(delta_off), legacy.build(), b"", good + b"\x00"):
-        with pytest.raises(CorruptRecordException):
-            validate_produce_batch(bad)
-    unknown = bytearray(good)
-    struct.pack_into(">h", unknown, 21, 6)
-    with pytest.raises(UnsupportedCodecError):
-        validate_produce_batch(with_crc(unknown))
-
-
-def test_validate_produce_batch_rejects_offset_gaps() -> None:
-    # kafka-python lets a caller pick offsets; 0, 2, 2 keeps lastOffsetDelta == count - 1
-    builder = KpBuilder(magic=2, compression_type=0, is_transactional=False, producer_id=-1,
-                        producer_epoch=-1, base_sequence=-1, batch_size=1 << 20)
-    for offset in (0, 2, 2):
-        builder.append(offset, BASE_TS, None, b"v", [])
-    data = bytes(builder.build())
-    assert read_batch(data).validate_crc()
-    with pytest.raises(CorruptRecordException, match="out of sequence"):
-        validate_produce_batch(data)
 
 
 @pytest.mark.parametrize("codec", [Compression.NONE, Compression.SNAPPY])
@@ -134,8 +91,9 @@ def test_read_batch_header_does_not_touch_records() -> None:
         read_batch_header(bytes(data))
 
 
-def test_control_batch_passes_validation_and_is_flagged() -> None:
+def test_control_batch_header_is_flagged() -> None:
     data = build_control_batch(ControlRecordType.ABORT, producer_id=1, producer_epoch=2,
                                coordinator_epoch=3, timestamp_ms=BASE_TS)
-    checked = validate_produce_batch(data)
+    checked = read_batch(data)
+    checked.validate_crc()
     assert checked.is_control  # the Produce handler refuses these from clients

@@ -25,7 +25,6 @@ from streamclient.protocol.records.log_validator import (
     set_base_offset,
     set_log_append_time,
     set_partition_leader_epoch,
-    validate_produce_batch,
 )
 from streamclient.protocol.records.memory_records import AnyBatch, iter_batches, read_batch
 
@@ -54,5 +53,4 @@ __all__ = [
     "set_base_offset",
     "set_log_append_time",
     "set_partition_leader_epoch",
-    "validate_produce_batch",
 ]

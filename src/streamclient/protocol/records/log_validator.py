@@ -1,9 +1,9 @@
-"""Broker-side batch work: validating a produced batch and stamping it for the log.
+"""Broker-side batch work: stamping a produced batch for the log.
 
 Produce requests (v3 and later) carry exactly one magic-2 batch per partition.  The
-broker checks it whole before appending (:func:`validate_produce_batch`), then writes the
-offsets it assigns and, for topics with ``message.timestamp.type=LogAppendTime``, the
-append time:
+broker validates it (``streamclient.broker.log.batches``, which maps each failure to its
+Kafka error code), then writes the offsets it assigns and, for topics with
+``message.timestamp.type=LogAppendTime``, the append time:
 
 - ``baseOffset`` and ``partitionLeaderEpoch`` sit before the CRC-covered range, so
   :func:`set_base_offset` and :func:`set_partition_leader_epoch` patch them in place
@@ -27,7 +27,6 @@ from streamclient.protocol.records.batch import (
     LOG_OVERHEAD,
     MAX_TIMESTAMP_OFFSET,
     PARTITION_LEADER_EPOCH_OFFSET,
-    RecordBatch,
     read_batch_header,
 )
 
@@ -35,7 +34,6 @@ __all__ = [
     "set_base_offset",
     "set_log_append_time",
     "set_partition_leader_epoch",
-    "validate_produce_batch",
 ]
 
 _INT64 = struct.Struct(">q")
@@ -43,36 +41,6 @@ _INT32 = struct.Struct(">i")
 _UINT32 = struct.Struct(">I")
 _INT16 = struct.Struct(">h")
 _ATTRIBUTES_OFFSET = CRC_START
-
-
-def validate_produce_batch(data: bytes | bytearray | memoryview) -> RecordBatch:
-    """Check a produced partition's records completely; return the batch, records decoded.
-
-    ``data`` must be exactly one magic-2 batch with a valid CRC and a known codec, whose
-    count, offset range and records agree.  Anything else raises
-    ``CorruptRecordException`` (``UnsupportedCodecError`` for an unknown codec).
-    """
-    view = data if isinstance(data, memoryview) else memoryview(data)
-    batch = RecordBatch(view)  # magic, truncation, header lengths
-    if batch.size_in_bytes != len(view):
-        raise CorruptRecordException(
-            f"produce records hold {len(view)} bytes, the batch declares {batch.size_in_bytes}"
-            " (exactly one batch is allowed)")
-    batch.ensure_valid_crc()
-    batch.compression  # noqa: B018 - raises UnsupportedCodecError for codec ids > 4
-    count = batch.record_count
-    if count <= 0:
-        raise CorruptRecordException(f"batch reports {count} records")
-    if batch.last_offset_delta != count - 1:
-        raise CorruptRecordException(
-            f"batch offset range {batch.last_offset_delta + 1} disagrees with its count {count}")
-    expected = batch.base_offset
-    for record in batch:  # decodes every record: lengths, count, no trailing bytes
-        if record.offset != expected:
-            raise CorruptRecordException(
-                f"record offset delta {record.offset - batch.base_offset} is out of sequence")
-        expected += 1
-    return batch
 
 
 def set_base_offset(buf: bytearray | memoryview, base_offset: int, pos: int = 0) -> None:
