@@ -138,7 +138,7 @@ delta_steps = st.lists(st.sampled_from([1] * 6 + [2, 60, 8200]), min_size=6, max
 # at most one fault per example; about half the examples have none
 FAULTS = ["none"] * 10 + [
     "length+1", "length-1", "length-200", "extra byte", "count+1", "count-1", "trailing",
-    "step 0", "step -1", "first -1", "11-byte varint", "header count -1",
+    "step 0", "step -1", "first -1", "first -9000", "11-byte varint", "header count -1",
 ]
 
 
@@ -152,7 +152,7 @@ def test_fast_path_decodes_exactly_like_the_general_reader(
 ) -> None:
     where %= len(records)
     steps[where] = {"step 0": 0, "step -1": -1}.get(fault, steps[where])
-    delta = -1 if fault == "first -1" else first
+    delta = {"first -1": -1, "first -9000": -9000}.get(fault, first)
     for record, step in zip(records, steps[:len(records)], strict=True):
         record.offset_delta = delta
         delta += step
@@ -189,7 +189,7 @@ def test_fast_path_decodes_exactly_like_the_general_reader(
         # negative or do not rise
         deltas = [e[2] - base_offset for e in expected]
         assert deltas != sorted(set(deltas)) or deltas[0] < 0
-        assert fault in ("step 0", "step -1", "first -1")
+        assert fault in ("step 0", "step -1", "first -1", "first -9000")
 
 
 def test_builder_batches_take_the_fast_path() -> None:
@@ -367,3 +367,26 @@ def test_an_impossible_record_count_fails_fast() -> None:
     assert [r.value for r in fetch.take()] == [b"v"]  # the general reader's behaviour
     with pytest.raises(CorruptRecordException):
         fetch.take()
+
+
+@pytest.mark.parametrize("timestamp_delta", [0, 100, 2**30])  # one, two, five bytes
+@pytest.mark.parametrize("offset_delta", [-1, -100, -9000, -(2**20)])
+@pytest.mark.parametrize("pad", [0, 2])
+def test_a_negative_offset_delta_falls_back(timestamp_delta: int, offset_delta: int,
+                                            pad: int) -> None:
+    record = RawRecord(timestamp_delta, offset_delta, None, b"v", [],
+                       pads=(0, 0, pad, 0, 0, 0))
+    section = record.encode()
+    assert fast(section, 1, 10**6) is None
+    assert [e[2] for e in general(section, 1, 10**6)] == [10**6 + offset_delta]
+
+
+@pytest.mark.parametrize("between", [5, 6, 100, 2**40, -(2**40)])
+def test_timestamps_of_records_in_a_row(between: int) -> None:
+    # the decoder reuses a timestamp while the one-byte delta repeats: a different delta
+    # of any width in between must not leave a stale one behind
+    deltas = [5, 5, between, 5, between, between, 6]
+    records = [RawRecord(d, i, None, b"v", []) for i, d in enumerate(deltas)]
+    got = fast(b"".join(r.encode() for r in records), len(records), 0)
+    assert got is not None
+    assert [r.timestamp - BASE_TS for r in got] == deltas

@@ -383,6 +383,8 @@ def decode_consumer_records(
     out: list[Any] = list(map(new, repeat(record_cls, count)))
     pos = 0
     last_delta = -1
+    last_stamp = -1  # the one-byte timestamp delta `timestamp` was made from
+    timestamp = base_timestamp
     # Each record is sliced out whole first (one copy of ~100 bytes): inside it every
     # index is a small int, which Python never allocates, where ``pos + n`` in the
     # section would allocate an int per field.  Varints of one or two bytes (all of an
@@ -407,31 +409,49 @@ def decode_consumer_records(
                     length = (length >> 1) ^ -(length & 1)
             pos = start + length
             record = data[start:pos]
-            # record[0] holds the record's attributes, unused by Kafka so far
+            # record[0] holds the record's attributes, unused by Kafka so far.  Then the
+            # timestamp delta and the offset delta; a one-byte timestamp delta (the usual
+            # case) puts the offset delta at a fixed index
             b = record[1]
             if b < 0x80:
-                timestamp = base_timestamp + one[b]
-                i = 2
+                if b != last_stamp:
+                    # records of the same millisecond (the usual run) share one int
+                    timestamp = base_timestamp + one[b]
+                    last_stamp = b
+                b = record[2]
+                if b < 0x80:
+                    b = one[b]
+                    i = 3
+                else:
+                    c = record[3]
+                    if c < 0x80:
+                        b = two[b][c]
+                        i = 4
+                    else:
+                        b, i = read_uvarint(record, 2)
+                        b = (b >> 1) ^ -(b & 1)
             else:
                 c = record[2]
                 if c < 0x80:
                     timestamp = base_timestamp + two[b][c]
+                    last_stamp = -1
                     i = 3
                 else:
                     b, i = read_uvarint(record, 1)
                     timestamp = base_timestamp + ((b >> 1) ^ -(b & 1))
-            b = record[i]
-            if b < 0x80:
-                b = one[b]
-                i += 1
-            else:
-                c = record[i + 1]
-                if c < 0x80:
-                    b = two[b][c]
-                    i += 2
+                    last_stamp = -1
+                b = record[i]
+                if b < 0x80:
+                    b = one[b]
+                    i += 1
                 else:
-                    b, i = read_uvarint(record, i)
-                    b = (b >> 1) ^ -(b & 1)
+                    c = record[i + 1]
+                    if c < 0x80:
+                        b = two[b][c]
+                        i += 2
+                    else:
+                        b, i = read_uvarint(record, i)
+                        b = (b >> 1) ^ -(b & 1)
             # the offset delta: the position rules (records below it are skipped) want
             # it rising; the general reader copes with anything else
             if b <= last_delta:

@@ -105,7 +105,6 @@ def decode_varint(buf: bytes | bytearray | memoryview, pos: int) -> tuple[int, i
     return (value >> 1) ^ -(value & 1), pos
 
 
-
 def zigzag_tables() -> tuple[tuple[int, ...], tuple[tuple[int, ...], ...]]:
     """The signed value of every zigzag varint of one or two bytes, for hot loops that
     have the bytes in hand: ``one[b]`` for a one-byte varint ``b`` (< 0x80), and
