@@ -97,11 +97,14 @@ class AIOKafkaConsumer:
         for the first assignment.  Call :meth:`stop` from the same task."""
         if self._state != "new":
             raise IllegalStateError(f"start() called on a {self._state} consumer")
+        # Bootstrap before the task group exists, so a broker that cannot be reached
+        # surfaces as the KafkaConnectionError itself (aiokafka's behaviour), not wrapped
+        # in an exception group; start() may then be retried.
+        await self._client.start()
         self._state = "starting"
         task_group = anyio.create_task_group()
         await task_group.__aenter__()
         try:
-            await self._client.start()
             self._build()
             assert self._fetcher is not None
             task_group.start_soon(self._fetcher.run)
@@ -111,12 +114,15 @@ class AIOKafkaConsumer:
             self._owner = anyio.get_current_task().id
             self._state = "started"
             await self._initial_assignment()
-        except BaseException as exc:
+        except BaseException:
             self._state = "stopped"
             self._close_helpers()
             task_group.cancel_scope.cancel()
             try:
-                await task_group.__aexit__(type(exc), exc, exc.__traceback__)
+                # Leave the group as if nothing were raised inside it: its children are
+                # cancelled, and the caller gets the original error, not an exception
+                # group around it.  A child's own failure still propagates.
+                await task_group.__aexit__(None, None, None)
             finally:
                 with anyio.CancelScope(shield=True):
                     await self._client.close()

@@ -195,7 +195,7 @@ class KafkaConsumer:
         try:
             await self._aio.start()
         except Exception as exc:
-            started.set_exception(_single(exc))
+            started.set_exception(exc)
             return
         except BaseException:
             started.set_exception(ConsumerStoppedError())
@@ -519,15 +519,3 @@ def _call_logged(fn: Callable[..., object], *args: Any) -> None:
         fn(*args)
     except Exception:
         log.exception("callback %r failed", fn)
-
-
-def _single(exc: Exception) -> Exception:
-    """The one error inside a group of one (AIOKafkaConsumer.start() currently wraps a
-    bootstrap failure in its task group's ExceptionGroup), else ``exc``."""
-    # duck-typed: BaseExceptionGroup is a builtin only from Python 3.11
-    while type(exc).__name__.endswith("ExceptionGroup"):
-        inner: tuple[BaseException, ...] = getattr(exc, "exceptions", ())
-        if len(inner) != 1 or not isinstance(inner[0], Exception):
-            break
-        exc = inner[0]
-    return exc
