@@ -2,7 +2,7 @@
 
 The names and defaults are aiokafka's ``AIOKafkaConsumer`` keywords (aiokafka-api.md §1.3);
 every rule that ties two settings together lives in :meth:`ConsumerConfig._cross_field_rules`
-with the reason it exists.  The facade keeps aiokafka's ``loop`` argument to itself (it
+with the reason it exists (the TLS/SASL ones every client shares are ``ClientConfig``'s).  The facade keeps aiokafka's ``loop`` argument to itself (it
 only warns); everything else it passes here.
 
 Construct with keywords: an unknown keyword raises ``TypeError`` naming it, a bad value
@@ -16,13 +16,13 @@ has one.  Deliberate differences from aiokafka:
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import Field, field_validator
 
 from streamclient._version import __version__
+from streamclient.cluster.client_config import SASL_MECHANISMS, ClientConfig
 from streamclient.consumer.assignors import (
     ConsumerPartitionAssignor,
     RebalanceProtocol,
@@ -43,9 +43,6 @@ __all__ = [
 ISOLATION_LEVELS: dict[str, int] = {"read_uncommitted": 0, "read_committed": 1}
 OFFSET_RESET_POLICIES = ("earliest", "latest", "none")
 
-_SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
-_SASL_MECHANISMS = ("PLAIN", "GSSAPI", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER")
-
 
 class ConsumerConfigError(KafkaConfigurationError, ValueError):
     """A consumer setting (or a combination of settings) is invalid.
@@ -57,15 +54,17 @@ class ConsumerConfigError(KafkaConfigurationError, ValueError):
         return ValueError.__str__(self)
 
 
-class ConsumerConfig(BaseModel):
+class ConsumerConfig(ClientConfig):
     """The consumer's settings.  Immutable; read by the fetcher, coordinator and facades."""
 
-    model_config = ConfigDict(
-        frozen=True, extra="forbid", arbitrary_types_allowed=True, validate_default=True
+    _error: ClassVar[type[KafkaConfigurationError]] = ConsumerConfigError
+    _keyword_owner: ClassVar[str] = "consumer"
+    # not aiokafka's wording: this one names the choices
+    _sasl_mechanism_message: ClassVar[str] = (
+        f"sasl_mechanism must be one of {', '.join(SASL_MECHANISMS)}"
     )
 
-    # --- connection (aiokafka's client keywords) --------------------------------------
-    bootstrap_servers: str | list[str] = "localhost"
+    # --- connection (aiokafka's client keywords; the first is ClientConfig's) --------
     # aiokafka sends "aiokafka-<version>"; we name the library actually talking
     client_id: str = f"streamclient-{__version__}"
     metadata_max_age_ms: int = Field(300_000, ge=0)
@@ -108,38 +107,34 @@ class ConsumerConfig(BaseModel):
     max_poll_records: int | None = None
     isolation_level: Literal["read_uncommitted", "read_committed"] = "read_uncommitted"
 
-    def __init__(self, **data: Any) -> None:
-        unknown = sorted(set(data) - set(type(self).model_fields))
-        if unknown:
-            raise TypeError(f"unexpected consumer keyword argument(s): {', '.join(unknown)}")
-        data = _normalise(data)
-        try:
-            super().__init__(**data)
-        except ValidationError as exc:
-            raise ConsumerConfigError(_first_message(exc)) from None
-        self._cross_field_rules(set(data))
-
     @classmethod
-    def from_kwargs(cls, **kwargs: Any) -> ConsumerConfig:
-        """Build from the keywords an ``AIOKafkaConsumer`` receives (warns on ``api_version``
-        as aiokafka does)."""
-        if kwargs.get("api_version") not in (None, "auto"):
-            warnings.warn(
-                "The `api_version` parameter has been deprecated since 0.13.0. "
-                "It is now a no-op and will be removed in a future release. ",
-                DeprecationWarning,
-                stacklevel=2,
+    def _normalise(cls, data: dict[str, Any]) -> dict[str, Any]:
+        """aiokafka's spellings, checked with aiokafka's messages before pydantic sees them."""
+        out = dict(data)
+        if "max_poll_records" in out:
+            value = out["max_poll_records"]
+            if value is not None and (
+                not isinstance(value, int) or isinstance(value, bool) or value < 1
+            ):
+                raise ConsumerConfigError("`max_poll_records` should be positive Integer")
+        if "isolation_level" in out and out["isolation_level"] not in ISOLATION_LEVELS:
+            raise ConsumerConfigError(f"Incorrect isolation level {out['isolation_level']}")
+        if "auto_offset_reset" in out:
+            value = out["auto_offset_reset"]
+            policy = value.lower() if isinstance(value, str) else value
+            if policy not in OFFSET_RESET_POLICIES:
+                raise ConsumerConfigError(
+                    f"auto_offset_reset must be 'earliest', 'latest' or 'none', not {value!r}"
+                )
+            out["auto_offset_reset"] = policy
+        if "partition_assignment_strategy" in out:
+            # pydantic would otherwise check the declared element type before our validator
+            out["partition_assignment_strategy"] = _as_tuple(
+                out["partition_assignment_strategy"]
             )
-        return cls(**kwargs)
+        return out
 
     # --- validators -------------------------------------------------------------------
-
-    @field_validator("security_protocol")
-    @classmethod
-    def _check_security_protocol(cls, value: str) -> str:
-        if value not in _SECURITY_PROTOCOLS:
-            raise ValueError("`security_protocol` should be SSL or PLAINTEXT")
-        return value
 
     @field_validator("partition_assignment_strategy", mode="before")
     @classmethod
@@ -161,31 +156,10 @@ class ConsumerConfig(BaseModel):
             raise ValueError(f"a deserializer must be callable or None, not {value!r}")
         return value
 
-    @field_validator("connections_max_idle_ms")
-    @classmethod
-    def _check_idle(cls, value: int | None) -> int | None:
-        if value is not None and value < 0:
-            raise ValueError("connections_max_idle_ms must be >= 0 or None")
-        return value
-
     def _cross_field_rules(self, explicit: set[str]) -> None:
-        """Every rule between settings, in one place.  ``explicit``: keys the user set."""
+        """Every rule between consumer settings, in one place (the TLS and SASL ones,
+        which every client has, are ClientConfig's).  ``explicit``: keys the user set."""
         fix: dict[str, Any] = {}
-
-        # TLS needs certificates to check; aiokafka refuses to guess a context.
-        if self.security_protocol in ("SSL", "SASL_SSL") and self.ssl_context is None:
-            raise ConsumerConfigError("`ssl_context` is mandatory if security_protocol=='SSL'")
-        if self.security_protocol in ("SASL_PLAINTEXT", "SASL_SSL"):
-            if self.sasl_mechanism not in _SASL_MECHANISMS:
-                raise ConsumerConfigError(
-                    f"sasl_mechanism must be one of {', '.join(_SASL_MECHANISMS)}"
-                )
-            if self.sasl_mechanism == "PLAIN" and (
-                self.sasl_plain_username is None or self.sasl_plain_password is None
-            ):
-                raise ConsumerConfigError(
-                    "sasl_plain_username and sasl_plain_password required for PLAIN sasl"
-                )
 
         # The coordinator declares a member dead after session_timeout_ms without a
         # heartbeat; a heartbeat interval at or above it lets every session lapse between
@@ -260,39 +234,6 @@ class ConsumerConfig(BaseModel):
         return value
 
 
-def _normalise(data: dict[str, Any]) -> dict[str, Any]:
-    """aiokafka's spellings, checked with aiokafka's messages before pydantic sees them."""
-    out = dict(data)
-    if "max_poll_records" in out:
-        value = out["max_poll_records"]
-        if value is not None and (
-            not isinstance(value, int) or isinstance(value, bool) or value < 1
-        ):
-            raise ConsumerConfigError("`max_poll_records` should be positive Integer")
-    if "isolation_level" in out and out["isolation_level"] not in ISOLATION_LEVELS:
-        raise ConsumerConfigError(f"Incorrect isolation level {out['isolation_level']}")
-    if "auto_offset_reset" in out:
-        value = out["auto_offset_reset"]
-        policy = value.lower() if isinstance(value, str) else value
-        if policy not in OFFSET_RESET_POLICIES:
-            raise ConsumerConfigError(
-                f"auto_offset_reset must be 'earliest', 'latest' or 'none', not {value!r}"
-            )
-        out["auto_offset_reset"] = policy
-    if "partition_assignment_strategy" in out:
-        # pydantic would otherwise check the declared element type before our validator
-        out["partition_assignment_strategy"] = _as_tuple(out["partition_assignment_strategy"])
-    return out
-
-
 def _as_tuple(value: Any) -> Any:
     return tuple(value) if isinstance(value, (list, tuple)) else value
 
-
-def _first_message(exc: ValidationError) -> str:
-    error = exc.errors()[0]
-    ctx_error = (error.get("ctx") or {}).get("error")
-    where = ".".join(str(part) for part in error["loc"])
-    if isinstance(ctx_error, Exception):
-        return str(ctx_error)
-    return f"invalid {where}={error.get('input')!r}: {error['msg']}"

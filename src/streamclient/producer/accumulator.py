@@ -40,6 +40,7 @@ from streamclient.producer.idempotence import IdempotenceState
 from streamclient.producer.partitioner import (
     BuiltInPartitioner,
     NodeLatencyStats,
+    StickyPartitionInfo,
 )
 from streamclient.producer.result import FutureRecordMetadata, ProduceRequestResult
 from streamclient.protocol.records import (
@@ -155,8 +156,11 @@ class RecordAccumulator:
                  idempotence: IdempotenceState | None = None,
                  transactions: TransactionGate | None = None,
                  rng: _random.Random | None = None,
-                 estimator: CompressionRatioEstimator | None = None) -> None:
+                 estimator: CompressionRatioEstimator | None = None,
+                 handle_class: type[FutureRecordMetadata] = FutureRecordMetadata) -> None:
         self.config = config
+        # the per-record handle's class (the async producer's RecordFuture)
+        self.handle_class = handle_class
         self.batch_size = config.max_batch_size
         self.linger_ms = config.linger_ms
         self.buffer_memory = config.buffer_memory
@@ -212,6 +216,43 @@ class RecordAccumulator:
         if info is None:
             info = self._add_topic(topic)
         if partition < 0:
+            sticky = info.partitioner
+            pinfo = sticky.current_partition_info
+            if pinfo is not None and cluster is not None and not abort_on_new_batch:
+                # The common case, costed per record: the sticky partition's last batch
+                # has room.  The steps of _append_sticky, minus the partition lists that
+                # only a switch needs (and a switch needs sticky_batch_size bytes).
+                dq = info.batches.get(pinfo.index)
+                if dq:
+                    batch = dq[-1]
+                    builder = batch.builder
+                    before = builder.appended_size
+                    limit = batch.batch_size
+                    # not batch.is_full(), which would send us to the switch check
+                    if not batch.closed and (before < limit or builder.record_count == 0):
+                        # batch.try_append(), inlined
+                        delta = builder.append(timestamp_ms, key, value, headers)
+                        if delta is None:
+                            return self._append_sticky_new_batch(
+                                info, pinfo, topic, dq, timestamp_ms, key, value, headers,
+                                cluster, now_ms)
+                        future = batch.handle_class(
+                            batch.result, delta, timestamp_ms,
+                            -1 if key is None else len(key),
+                            -1 if value is None else len(value))
+                        batch.handles.append(future)
+                        after = builder.appended_size
+                        full = after >= limit  # batch.is_full(): it has a record now
+                        produced = pinfo.produced_bytes + after - before
+                        sticky_limit = sticky.sticky_batch_size
+                        if produced < sticky_limit or (not full and produced < 2 * sticky_limit):
+                            pinfo.produced_bytes = produced  # no switch is due
+                        else:
+                            sticky.update_partition_info(
+                                pinfo, after - before, cluster.partitions_for_topic(topic),
+                                cluster.available_partitions_for_topic(topic), full)
+                        return _make_result(RecordAppendResult, (
+                            future, full or len(dq) > 1, False, False, False, pinfo.index))
             return self._append_sticky(info, topic, timestamp_ms, key, value, headers,
                                        cluster, now_ms, abort_on_new_batch)
         dq = info.batches.get(partition)
@@ -219,10 +260,10 @@ class RecordAccumulator:
             dq = info.batches[partition] = deque()
         if dq:
             batch = dq[-1]
-            future = batch.try_append(timestamp_ms, key, value, headers)
-            if future is not None:
+            appended = batch.try_append(timestamp_ms, key, value, headers)
+            if appended is not None:
                 return _make_result(RecordAppendResult, (
-                    future, len(dq) > 1 or batch.is_full(), False, False, False, partition))
+                    appended, len(dq) > 1 or batch.is_full(), False, False, False, partition))
         if abort_on_new_batch:
             return _make_result(RecordAppendResult,
                                 (None, False, False, True, False, partition))
@@ -235,11 +276,11 @@ class RecordAccumulator:
                        abort_on_new_batch: bool) -> RecordAppendResult:
         if cluster is None:
             raise IllegalStateError("choosing a partition needs the cluster metadata")
+        sticky = info.partitioner
         all_partitions = cluster.partitions_for_topic(topic)
         if not all_partitions:
             raise IllegalStateError(f"no partitions known for topic {topic!r}")
         available = cluster.available_partitions_for_topic(topic)
-        sticky = info.partitioner
         while True:
             pinfo = sticky.peek_current_partition_info(all_partitions, available)
             partition = pinfo.index
@@ -264,13 +305,22 @@ class RecordAccumulator:
             if abort_on_new_batch:
                 return _make_result(RecordAppendResult,
                                     (None, False, False, True, False, partition))
-            result = self._append_new_batch(info, topic, partition, dq, timestamp_ms, key,
-                                            value, headers, now_ms)
-            if result.future is not None:
-                batch = dq[-1]
-                sticky.update_partition_info(pinfo, batch.estimated_size, all_partitions,
-                                             available, batch.is_full())
-            return result
+            return self._append_sticky_new_batch(info, pinfo, topic, dq, timestamp_ms, key,
+                                                 value, headers, cluster, now_ms)
+
+    def _append_sticky_new_batch(self, info: _TopicInfo, pinfo: StickyPartitionInfo,
+                                 topic: str, dq: deque[ProducerBatch], timestamp_ms: int,
+                                 key: Bytes | None, value: Bytes | None,
+                                 headers: Sequence[Header], cluster: ClusterView,
+                                 now_ms: int) -> RecordAppendResult:
+        result = self._append_new_batch(info, topic, pinfo.index, dq, timestamp_ms, key,
+                                        value, headers, now_ms)
+        if result.future is not None:
+            batch = dq[-1]
+            info.partitioner.update_partition_info(
+                pinfo, batch.estimated_size, cluster.partitions_for_topic(topic),
+                cluster.available_partitions_for_topic(topic), batch.is_full())
+        return result
 
     def _append_new_batch(self, info: _TopicInfo, topic: str, partition: int,
                           dq: deque[ProducerBatch], timestamp_ms: int, key: Bytes | None,
@@ -292,7 +342,8 @@ class RecordAccumulator:
             self.compression, self.is_transactional, batch_size=self.batch_size,
             compression_level=self.compression_level,
             compression_ratio_estimate=self.estimator.estimate(topic, self.compression))
-        batch = ProducerBatch(tp, builder, now_ms, memory=memory)
+        batch = ProducerBatch(tp, builder, now_ms, memory=memory,
+                              handle_class=self.handle_class)
         future = batch.try_append(timestamp_ms, key, value, headers)
         assert future is not None  # the first record always fits
         dq.append(batch)
@@ -321,12 +372,13 @@ class RecordAccumulator:
             self._exhausted = True
             return None
         self.memory_used += size
-        batch = ProducerBatch(tp, builder, now_ms, memory=size)
+        batch = ProducerBatch(tp, builder, now_ms, memory=size,
+                              handle_class=self.handle_class)
         # one handle per record, so a split (MESSAGE_TOO_LARGE) can chain them as usual
         batch.handles = [
-            FutureRecordMetadata(batch.result, i, record.timestamp,
-                                 -1 if record.key is None else len(record.key),
-                                 -1 if record.value is None else len(record.value))
+            self.handle_class(batch.result, i, record.timestamp,
+                              -1 if record.key is None else len(record.key),
+                              -1 if record.value is None else len(record.value))
             for i, record in enumerate(RecordBatch(builder.build()))]
         batch.close()
         self._deque(tp).append(batch)

@@ -41,6 +41,7 @@ class ProducerBatch:
         "created_ms",
         "drained_ms",
         "final_state",
+        "handle_class",
         "handles",
         "is_split_batch",
         "last_attempt_ms",
@@ -52,7 +53,8 @@ class ProducerBatch:
     )
 
     def __init__(self, topic_partition: TopicPartition, builder: RecordBatchBuilder,
-                 created_ms: int, *, is_split_batch: bool = False, memory: int = 0) -> None:
+                 created_ms: int, *, is_split_batch: bool = False, memory: int = 0,
+                 handle_class: type[FutureRecordMetadata] = FutureRecordMetadata) -> None:
         self.topic_partition = topic_partition
         self.builder = builder
         self.batch_size = builder.batch_size
@@ -65,6 +67,9 @@ class ProducerBatch:
         self.retry_backoff_ms = 0.0
         self.result = ProduceRequestResult(topic_partition)
         self.handles: list[FutureRecordMetadata] = []
+        # the per-record handle is what send() returns (the async producer's RecordFuture
+        # subclass), so no second object per record wraps it
+        self.handle_class = handle_class
         self.is_split_batch = is_split_batch
         # bytes reserved against buffer_memory, returned when the batch is deallocated
         self.memory = memory
@@ -80,12 +85,13 @@ class ProducerBatch:
     def try_append(self, timestamp_ms: int, key: Bytes | None, value: Bytes | None,
                    headers: Sequence[Header]) -> FutureRecordMetadata | None:
         """Add a record; ``None`` if the batch has no room (the first record always fits)."""
+        # RecordAccumulator.append inlines this for unkeyed records: keep the two alike
         if self.closed:
             return None
         delta = self.builder.append(timestamp_ms, key, value, headers)
         if delta is None:
             return None
-        handle = FutureRecordMetadata(
+        handle = self.handle_class(
             self.result, delta, timestamp_ms,
             -1 if key is None else len(key), -1 if value is None else len(value))
         self.handles.append(handle)
@@ -249,7 +255,7 @@ class ProducerBatch:
                     RecordBatchBuilder(old.compression, old.is_transactional,
                                        batch_size=split_batch_size,
                                        compression_ratio_estimate=ratio_estimate),
-                    self.created_ms, is_split_batch=True)
+                    self.created_ms, is_split_batch=True, handle_class=self.handle_class)
                 batches.append(current)
                 new_handle = current.try_append(record.timestamp, record.key, record.value,
                                                 record.headers)

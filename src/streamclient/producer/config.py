@@ -3,7 +3,9 @@
 The names are aiokafka's ``AIOKafkaProducer`` keywords, plus the Java client's knobs that
 aiokafka lacks (``buffer_memory``, ``max_block_ms``, ``delivery_timeout_ms``, ``retries``,
 …) under their snake-case Java names.  Every rule that ties two settings together lives
-in :meth:`ProducerConfig._cross_field_rules`, each with the reason it exists.
+in :meth:`ProducerConfig._cross_field_rules`, each with the reason it exists, except the
+TLS/SASL ones every client shares, which :class:`~streamclient.cluster.client_config.ClientConfig`
+checks first.
 
 Defaults follow the current Kafka client where aiokafka's older defaults would weaken
 delivery guarantees (``acks="all"``, ``enable_idempotence=True``, as KIP-679 made them in
@@ -17,12 +19,15 @@ has one.
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable
 from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import Field, field_validator
 
+# SASL_MECHANISMS and SECURITY_PROTOCOLS were defined here: re-exported under their names
+from streamclient.cluster.client_config import SASL_MECHANISMS as SASL_MECHANISMS
+from streamclient.cluster.client_config import SECURITY_PROTOCOLS as SECURITY_PROTOCOLS
+from streamclient.cluster.client_config import ClientConfig
 from streamclient.errors import KafkaConfigurationError
 from streamclient.producer.partitioner import DefaultPartitioner, Partitioner, as_partitioner
 from streamclient.protocol.records import Compression
@@ -53,9 +58,6 @@ COMPRESSION_LEVELS: dict[str, tuple[int, int]] = {
     "zstd": (-131072, 22),
 }
 
-SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
-SASL_MECHANISMS = ("PLAIN", "GSSAPI", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER")
-
 
 class ProducerConfigError(KafkaConfigurationError, ValueError):
     """A producer setting (or a combination of settings) is invalid.
@@ -68,15 +70,13 @@ class ProducerConfigError(KafkaConfigurationError, ValueError):
         return ValueError.__str__(self)
 
 
-class ProducerConfig(BaseModel):
+class ProducerConfig(ClientConfig):
     """The producer's settings.  Immutable; read by the accumulator, sender and facades."""
 
-    model_config = ConfigDict(
-        frozen=True, extra="forbid", arbitrary_types_allowed=True, validate_default=True
-    )
+    _error: ClassVar[type[KafkaConfigurationError]] = ProducerConfigError
+    _keyword_owner: ClassVar[str] = "producer"
 
-    # --- connection (aiokafka's client keywords) --------------------------------------
-    bootstrap_servers: str | list[str] = "localhost"
+    # --- connection (aiokafka's client keywords; the first is ClientConfig's) --------
     client_id: str | None = None
     metadata_max_age_ms: int = Field(300_000, ge=0)
     request_timeout_ms: int = Field(40_000, gt=0)
@@ -128,45 +128,31 @@ class ProducerConfig(BaseModel):
 
     DEFAULT_DELIVERY_TIMEOUT_MS: ClassVar[int] = 120_000
 
-    def __init__(self, **data: Any) -> None:
-        unknown = sorted(set(data) - set(type(self).model_fields))
-        if unknown:
-            raise TypeError(f"unexpected producer keyword argument(s): {', '.join(unknown)}")
-        data = _normalise(data)
-        try:
-            super().__init__(**data)
-        except ValidationError as exc:
-            raise ProducerConfigError(_first_message(exc)) from None
-        self._cross_field_rules(set(data))
-
     @classmethod
-    def from_kwargs(cls, **kwargs: Any) -> ProducerConfig:
-        """Build from the keywords an ``AIOKafkaProducer`` receives.
-
-        Also takes Java's ``batch_size`` as a synonym of ``max_batch_size``, and warns on
-        aiokafka's deprecated ``api_version`` as aiokafka does.
-        """
+    def _from_kwargs_synonyms(cls, kwargs: dict[str, Any]) -> dict[str, Any]:
+        """``from_kwargs`` also takes Java's ``batch_size`` for ``max_batch_size``."""
         if "batch_size" in kwargs:
             if "max_batch_size" in kwargs and kwargs["max_batch_size"] != kwargs["batch_size"]:
                 raise ProducerConfigError("batch_size and max_batch_size disagree; pass one")
             kwargs["max_batch_size"] = kwargs.pop("batch_size")
-        if kwargs.get("api_version") not in (None, "auto"):
-            warnings.warn(
-                "The `api_version` parameter has been deprecated since 0.13.0. "
-                "It is now a no-op and will be removed in a future release. ",
-                DeprecationWarning,
-                stacklevel=2,
-            )
-        return cls(**kwargs)
+        return kwargs
+
+    @classmethod
+    def _normalise(cls, data: dict[str, Any]) -> dict[str, Any]:
+        """aiokafka's spellings that the typed fields would reject, checked with its
+        messages."""
+        out = dict(data)
+        if "acks" in out:
+            acks = out["acks"]
+            if acks == "all":
+                out["acks"] = -1
+            elif isinstance(acks, bool) or acks not in (0, 1, -1):
+                raise ProducerConfigError("Invalid ACKS parameter")
+        if "compression_type" in out and out["compression_type"] not in COMPRESSION_TYPES:
+            raise ProducerConfigError("Invalid compression type!")
+        return out
 
     # --- validators -------------------------------------------------------------------
-
-    @field_validator("security_protocol")
-    @classmethod
-    def _check_security_protocol(cls, value: str) -> str:
-        if value not in SECURITY_PROTOCOLS:
-            raise ValueError("`security_protocol` should be SSL or PLAINTEXT")
-        return value
 
     @field_validator("partitioner")
     @classmethod
@@ -176,32 +162,10 @@ class ProducerConfig(BaseModel):
         except Exception as exc:
             raise ValueError(str(exc)) from None
 
-    @field_validator("connections_max_idle_ms")
-    @classmethod
-    def _check_idle(cls, value: int | None) -> int | None:
-        if value is not None and value < 0:
-            raise ValueError("connections_max_idle_ms must be >= 0 or None")
-        return value
-
     def _cross_field_rules(self, explicit: set[str]) -> None:
-        """Every rule between settings, in one place.  ``explicit``: keys the user set."""
+        """Every rule between producer settings, in one place (the TLS and SASL ones,
+        which every client has, are ClientConfig's).  ``explicit``: keys the user set."""
         fix: dict[str, Any] = {}
-
-        # TLS needs certificates to check; aiokafka refuses to guess a context.
-        if self.security_protocol in ("SSL", "SASL_SSL") and self.ssl_context is None:
-            raise ProducerConfigError("`ssl_context` is mandatory if security_protocol=='SSL'")
-        if self.security_protocol in ("SASL_PLAINTEXT", "SASL_SSL"):
-            if self.sasl_mechanism not in SASL_MECHANISMS:
-                raise ProducerConfigError(
-                    "only `PLAIN`, `GSSAPI`, `SCRAM-SHA-256`, `SCRAM-SHA-512` and "
-                    "`OAUTHBEARER`sasl_mechanism are supported at the moment"
-                )
-            if self.sasl_mechanism == "PLAIN" and (
-                self.sasl_plain_username is None or self.sasl_plain_password is None
-            ):
-                raise ProducerConfigError(
-                    "sasl_plain_username and sasl_plain_password required for PLAIN sasl"
-                )
 
         # A level only means something for the codec that reads it.
         if self.compression_level is not None:
@@ -319,27 +283,3 @@ class ProducerConfig(BaseModel):
 def _acks_repr(acks: int) -> str:
     return "all" if acks == -1 else str(acks)
 
-
-def _normalise(data: dict[str, Any]) -> dict[str, Any]:
-    """aiokafka's spellings that the typed fields would reject, checked with its messages."""
-    out = dict(data)
-    if "acks" in out:
-        acks = out["acks"]
-        if acks == "all":
-            out["acks"] = -1
-        elif isinstance(acks, bool) or acks not in (0, 1, -1):
-            raise ProducerConfigError("Invalid ACKS parameter")
-    if "compression_type" in out and out["compression_type"] not in COMPRESSION_TYPES:
-        raise ProducerConfigError("Invalid compression type!")
-    return out
-
-
-def _first_message(exc: ValidationError) -> str:
-    error = exc.errors()[0]
-    ctx_error = (error.get("ctx") or {}).get("error")
-    where = ".".join(str(part) for part in error["loc"])
-    if isinstance(ctx_error, Exception):
-        message = str(ctx_error)
-        # our own validators raise aiokafka's exact texts; keep them as they are
-        return message
-    return f"invalid {where}={error.get('input')!r}: {error['msg']}"

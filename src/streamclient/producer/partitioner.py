@@ -647,6 +647,11 @@ class BuiltInPartitioner:
     def load_stats(self) -> PartitionLoadStats | None:
         return self._stats
 
+    @property
+    def current_partition_info(self) -> StickyPartitionInfo | None:
+        """The sticky partition, or ``None`` before the first is chosen (no draw)."""
+        return self._info
+
     def peek_current_partition_info(
         self, all_partitions: Sequence[int], available_partitions: Sequence[int]
     ) -> StickyPartitionInfo:

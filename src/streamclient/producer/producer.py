@@ -66,35 +66,28 @@ _IN_TRANSACTION = TransactionState.IN_TRANSACTION
 _BYTES_TYPES = (bytes, bytearray, memoryview)
 _client_ids = itertools.count(1)
 _time_ns = time.time_ns
+_monotonic = time.monotonic
 
 
-class RecordFuture:
+class RecordFuture(FutureRecordMetadata):
     """What ``send()`` returns: awaitable, and shaped like the ``asyncio.Future`` aiokafka
     returns (``done``, ``result``, ``exception``, ``add_done_callback``) on any backend.
 
     It resolves to :class:`~streamclient.structs.RecordMetadata`, or ``None`` with
-    ``acks=0``.  Cancelling an ``await`` on it does not cancel the send.
+    ``acks=0``.  Cancelling an ``await`` on it does not cancel the send.  It is the
+    accumulator's per-record handle itself (one object per record, not a wrapper).
     """
 
-    __slots__ = ("_handle", "_producer")
-
-    def __init__(self, handle: FutureRecordMetadata, producer: AIOKafkaProducer) -> None:
-        self._handle = handle
-        self._producer = producer
+    __slots__ = ()
 
     def __await__(self) -> Any:
-        handle = self._handle
-        if not handle.done():
-            yield from self._producer._wait_handle(handle).__await__()
+        if not self.done():
+            yield from _wait_handle(self).__await__()
         return self._value()
 
     def _value(self) -> RecordMetadata | None:
-        handle = self._handle
-        metadata = handle.value()
-        return None if handle.result.no_ack else metadata
-
-    def done(self) -> bool:
-        return self._handle.done()
+        metadata = self.value()
+        return None if self.request_result.no_ack else metadata
 
     def cancelled(self) -> bool:
         return False
@@ -104,28 +97,44 @@ class RecordFuture:
         return False
 
     def result(self) -> RecordMetadata | None:
-        if not self._handle.done():
+        if not self.done():
             raise IllegalStateError("the record has not been acknowledged yet")
         return self._value()
 
     def exception(self) -> BaseException | None:
-        if not self._handle.done():
+        if not self.done():
             raise IllegalStateError("the record has not been acknowledged yet")
-        return self._handle.exception()
-
-    def add_done_callback(self, fn: Callable[[RecordFuture], object]) -> None:
-        """Call ``fn(self)`` once the record is acknowledged or failed (runs in the
-        sender's task; an exception it raises is logged)."""
-        self._handle.add_done_callback(lambda _h: fn(self))
-
-    @property
-    def topic_partition(self) -> TopicPartition:
-        return self._handle.topic_partition
+        return super().exception()
 
     def __repr__(self) -> str:
         state = "pending" if not self.done() else (
-            f"error={self._handle.exception()!r}" if self._handle.exception() else "done")
-        return f"RecordFuture({self._handle.topic_partition}, {state})"
+            f"error={super().exception()!r}" if super().exception() else "done")
+        return f"RecordFuture({self.topic_partition}, {state})"
+
+
+# One anyio event per batch result somebody awaits, made lazily.  A result belongs to one
+# producer and so to one event loop; entries leave when the result completes.
+_result_events: dict[ProduceRequestResult, anyio.Event] = {}
+
+
+def _result_event(result: ProduceRequestResult) -> anyio.Event:
+    event = _result_events.get(result)
+    if event is None:
+        event = _result_events[result] = anyio.Event()
+        result.add_done_callback(_on_result_done)
+    return event
+
+
+def _on_result_done(result: ProduceRequestResult) -> None:
+    event = _result_events.pop(result, None)
+    if event is not None:
+        event.set()
+
+
+async def _wait_handle(handle: FutureRecordMetadata) -> None:
+    # a split chains the handle to a new batch: wait until the last one is done
+    while not handle.done():
+        await _result_event(handle.request_result).wait()
 
 
 class BatchRecordMetadata(NamedTuple):
@@ -201,6 +210,8 @@ class AIOKafkaProducer:
     # The blocking KafkaProducer (streamclient.sync) appends from the application's
     # thread, so it substitutes an accumulator whose methods hold a lock.
     _accumulator_class: type[RecordAccumulator] = RecordAccumulator
+    # what send() returns is the accumulator's per-record handle
+    _handle_class: type[FutureRecordMetadata] = RecordFuture
 
     def __init__(self, *, loop: object = None, **configs: Any) -> None:
         if loop is not None:
@@ -222,7 +233,8 @@ class AIOKafkaProducer:
                     retry_backoff_ms=config.retry_backoff_ms)
         self._idempotence = idempotence
         self._accumulator = self._accumulator_class(config, idempotence=idempotence,
-                                                    transactions=self._txn)
+                                                    transactions=self._txn,
+                                                    handle_class=self._handle_class)
         self._accumulator.on_memory_freed = self._on_memory_freed
         self._view = MetadataView(self.client.metadata)
         self._sender = Sender(self.client, self._accumulator, config, self._view,
@@ -243,7 +255,6 @@ class AIOKafkaProducer:
         self._task_group: anyio.abc.TaskGroup | None = None
         self._stopped: anyio.Event | None = None
         self._memory_event: anyio.Event | None = None
-        self._result_events: dict[ProduceRequestResult, anyio.Event] = {}
         self._init_result: TransactionalRequestResult | None = None
 
     # --- lifecycle -------------------------------------------------------------------------
@@ -407,31 +418,32 @@ class AIOKafkaProducer:
             timestamp_ms = _time_ns() // 1_000_000
         header_list = tuple(headers) if headers else ()
         acc = self._accumulator
-        now = monotonic_ms()
-        result = acc.append(topic, partition, timestamp_ms, key, value, header_list,
-                            self._view, now, abort)
-        if result.abort_for_new_batch:
-            self._partitioner.on_new_batch(topic, all_partitions, available, result.partition)
+        view = self._view
+        now = int(_monotonic() * 1000)  # monotonic_ms(), without a call per record
+        # unpacked at once: four attribute reads of the NamedTuple cost more
+        future, full, new_batch, abort_for_new_batch, would_block, chosen = acc.append(
+            topic, partition, timestamp_ms, key, value, header_list, view, now, abort)
+        if abort_for_new_batch:
+            self._partitioner.on_new_batch(topic, all_partitions, available, chosen)
             partition = check_partition(topic, self._partitioner.partition(
                 topic, None if self._ignore_keys else key, value, all_partitions, available),
                 all_partitions)
-            result = acc.append(topic, partition, timestamp_ms, key, value, header_list,
-                                self._view, now)
-        if result.would_block:
+            future, full, new_batch, _, would_block, chosen = acc.append(
+                topic, partition, timestamp_ms, key, value, header_list, view, now)
+        if would_block:
             if not deadline:
                 deadline = now + self._max_block_ms
-            result = await self._append_when_memory(
+            future, full, new_batch, _, _, chosen = await self._append_when_memory(
                 deadline, topic, partition, timestamp_ms, key, value, header_list)
-        if result.batch_is_full or result.new_batch_created:
+        if full or new_batch:
             if not sender.woken:
                 sender.wakeup()
-            if tm is not None and result.new_batch_created:
+            if tm is not None and new_batch:
                 # a transaction's first record for a partition always opens a batch (the
                 # previous transaction's batches were all completed before it ended)
-                tm.maybe_add_partition(TopicPartition(topic, result.partition))
-        future = result.future
+                tm.maybe_add_partition(TopicPartition(topic, chosen))
         assert future is not None
-        return RecordFuture(future, self)
+        return future  # type: ignore[return-value]  # a RecordFuture: _handle_class
 
     async def send_and_wait(self, topic: str, value: Any = None, key: Any = None,
                             partition: int | None = None, timestamp_ms: int | None = None,
@@ -476,7 +488,7 @@ class AIOKafkaProducer:
         if tm is not None:
             tm.maybe_add_partition(tp)
         self._sender.wakeup()
-        return RecordFuture(handle, self)
+        return handle  # type: ignore[return-value]  # a RecordFuture: _handle_class
 
     async def flush(self) -> None:
         """Wait until every record sent so far is acknowledged (or failed)."""
@@ -490,7 +502,7 @@ class AIOKafkaProducer:
             while acc.has_incomplete():
                 for result in acc.incomplete_results():
                     if not result.is_done:
-                        await self._result_event(result).wait()
+                        await _result_event(result).wait()
         finally:
             acc.flush_done()
 
@@ -501,23 +513,6 @@ class AIOKafkaProducer:
         return await self.client.wait_for_topic(topic, self._max_block_ms)
 
     # --- waiting ---------------------------------------------------------------------------
-
-    async def _wait_handle(self, handle: FutureRecordMetadata) -> None:
-        # a split chains the handle to a new batch: wait until the last one is done
-        while not handle.done():
-            await self._result_event(handle.result).wait()
-
-    def _result_event(self, result: ProduceRequestResult) -> anyio.Event:
-        event = self._result_events.get(result)
-        if event is None:
-            event = self._result_events[result] = anyio.Event()
-            result.add_done_callback(self._on_result_done)
-        return event
-
-    def _on_result_done(self, result: ProduceRequestResult) -> None:
-        event = self._result_events.pop(result, None)
-        if event is not None:
-            event.set()
 
     def _on_memory_freed(self) -> None:
         event = self._memory_event

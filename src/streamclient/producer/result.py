@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
+from typing import TypeVar, cast
 
 from streamclient.errors import KafkaTimeoutError
 from streamclient.structs import RecordMetadata, TopicPartition
@@ -38,6 +39,7 @@ LOG_APPEND_TIME = 1
 
 # What a callback returns is ignored, so any return type is accepted.
 RecordCallback = Callable[["FutureRecordMetadata"], object]
+_Handle = TypeVar("_Handle", bound="FutureRecordMetadata")
 
 
 def _run_callback(fn: Callable[..., object], arg: object) -> None:
@@ -210,7 +212,7 @@ class FutureRecordMetadata:
         return self._result.topic_partition
 
     @property
-    def result(self) -> ProduceRequestResult:
+    def request_result(self) -> ProduceRequestResult:
         """The batch result that decides this record (after following any split)."""
         return self._tail()._result
 
@@ -251,15 +253,17 @@ class FutureRecordMetadata:
         return RecordMetadata(tp.topic, tp.partition, tp, offset, timestamp, timestamp_type,
                               log_start if log_start >= 0 else None)
 
-    def add_done_callback(self, fn: RecordCallback) -> None:
+    def add_done_callback(self: _Handle, fn: Callable[[_Handle], object]) -> None:
         """Call ``fn(self)`` once the record is acknowledged or failed (or now if it is)."""
         tail = self._tail()
+        # fn is only ever called with self, whichever handle of the chain completes
+        callback = cast(RecordCallback, fn)
         if tail._result.is_done:
-            _run_callback(fn, self)
+            _run_callback(callback, self)
         elif tail is self:
-            self._add_callback(fn)
+            self._add_callback(callback)
         else:
-            tail._add_callback(_called_with(fn, self))
+            tail._add_callback(_called_with(callback, self))
 
     def wait(self, timeout: float | None = None) -> bool:
         """Block the calling thread until done; ``False`` on timeout (seconds)."""

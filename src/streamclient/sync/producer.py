@@ -100,6 +100,8 @@ class _LoopProducer(AIOKafkaProducer):
     """The async producer the blocking one drives, with a :class:`LockedAccumulator`."""
 
     _accumulator_class = LockedAccumulator
+    # FutureRecord wraps plain handles (completed and waited on from threads)
+    _handle_class = FutureRecordMetadata
 
 
 class FutureRecord:

@@ -66,6 +66,7 @@ class RecordBatchBuilder:
         "_first_ts",
         "_level",
         "_max_ts",
+        "appended_size",
         "base_sequence",
         "batch_size",
         "compression",
@@ -112,6 +113,9 @@ class RecordBatchBuilder:
         # estimated built size / uncompressed size; exactly 1.0 when uncompressed
         self._factor = compression_ratio_estimate * ESTIMATION_MARGIN if self.compression else 1.0
         self._buf = bytearray(HEADER_SIZE)
+        # estimated_size before build(), kept up to date by append() so that the
+        # producer's hot path reads an attribute rather than calling a property
+        self.appended_size = HEADER_SIZE
         self._count = 0
         self._first_ts = NO_TIMESTAMP
         self._max_ts = NO_TIMESTAMP
@@ -147,32 +151,33 @@ class RecordBatchBuilder:
         if key is None:
             kb = b"\x01"  # zigzag(-1): null
             key = b""
-            key_len = 0
         else:
             key_len = len(key)
             kb = _T[key_len << 1] if key_len < _HALF else encode_varint(key_len)
         if value is None:
             vb = b"\x01"
             value = b""
-            value_len = 0
         else:
             value_len = len(value)
             vb = _T[value_len << 1] if value_len < _HALF else encode_varint(value_len)
         hb = _encode_headers(headers) if headers else b"\x00"
-        body = 1 + len(tsb) + len(odb) + len(kb) + key_len + len(vb) + value_len + len(hb)
-        lb = _T[body << 1] if body < _HALF else encode_varint(body)
-        buf = self._buf
-        if count:
-            size = len(buf) + len(lb) + body
-            factor = self._factor
-            if factor != 1.0:
-                size = HEADER_SIZE + int((size - HEADER_SIZE) * factor)
-            if size > self.batch_size:
-                return None
         try:
-            buf += b"".join((lb, b"\x00", tsb, odb, kb, key, vb, value, hb))
+            # the record after its length prefix, joined once: its length is the body's
+            record = b"".join((b"\x00", tsb, odb, kb, key, vb, value, hb))
         except TypeError:
             raise IllegalArgumentError("key and value must be bytes-like or None") from None
+        body = len(record)
+        lb = _T[body << 1] if body < _HALF else encode_varint(body)
+        buf = self._buf
+        size = len(buf) + len(lb) + body
+        factor = self._factor
+        if factor != 1.0:
+            size = HEADER_SIZE + int((size - HEADER_SIZE) * factor)
+        if count and size > self.batch_size:
+            return None
+        buf += lb
+        buf += record
+        self.appended_size = size
         self._count = count + 1
         if timestamp_ms > self._max_ts:
             self._max_ts = timestamp_ms
@@ -192,9 +197,10 @@ class RecordBatchBuilder:
     @property
     def estimated_size(self) -> int:
         """Bytes the built batch will take (exact when uncompressed or once built)."""
-        if self._built is not None:
-            return len(self._built)
-        return self._estimate(len(self._buf))
+        built = self._built
+        if built is not None:
+            return len(built)
+        return self.appended_size
 
     @property
     def uncompressed_size(self) -> int:
@@ -227,6 +233,7 @@ class RecordBatchBuilder:
     def set_compression_ratio_estimate(self, ratio: float) -> None:
         if self.compression:
             self._factor = ratio * ESTIMATION_MARGIN
+            self.appended_size = self._estimate(len(self._buf))
 
     def set_producer_state(self, producer_id: int, producer_epoch: int,
                            base_sequence: int, is_transactional: bool | None = None) -> None:
