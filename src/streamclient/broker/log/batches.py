@@ -1,14 +1,14 @@
 """The log's view of incoming batches: header checks, full validation, offset stamping.
 
-Header fields are read straight from their fixed positions (the log needs a dozen
-integers per append and nothing else); record-level work — decompression, record
-framing, control records — goes through ``streamclient.protocol.records``.
+Header fields are read straight from their fixed positions into the protocol layer's
+``BatchHeader`` (the log needs a dozen integers per append and nothing else), so each
+failed check can carry its own Kafka error code; record-level work — decompression,
+record framing, control records — goes through ``streamclient.protocol.records``.
 """
 
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass, replace
 
 import crc32c
 
@@ -24,54 +24,20 @@ from streamclient.protocol.records import (
     set_log_append_time,
     set_partition_leader_epoch,
 )
-
-# base offset, length, partition leader epoch, magic, crc, attributes, last offset delta,
-# first timestamp, max timestamp, producer id, producer epoch, base sequence, record count
-_HEADER = struct.Struct(">qiibIhiqqqhii")
-HEADER_SIZE = _HEADER.size  # 61
-_LOG_OVERHEAD = 12
-_MAGIC_AT = 16
-_CRC_FROM = 21
-_TIMESTAMP_TYPE_BIT = 0x08
-_TRANSACTIONAL_BIT = 0x10
-_CONTROL_BIT = 0x20
-
-
-@dataclass(frozen=True)
-class BatchHeader:
-    base_offset: int
-    batch_length: int
-    partition_leader_epoch: int
-    magic: int
-    crc: int
-    attributes: int
-    last_offset_delta: int
-    first_timestamp: int
-    max_timestamp: int
-    producer_id: int
-    producer_epoch: int
-    base_sequence: int
-    record_count: int
-
-    @property
-    def compression(self) -> int:
-        return self.attributes & 0x07
-
-    @property
-    def is_log_append_time(self) -> bool:
-        return bool(self.attributes & _TIMESTAMP_TYPE_BIT)
-
-    @property
-    def is_transactional(self) -> bool:
-        return bool(self.attributes & _TRANSACTIONAL_BIT)
-
-    @property
-    def is_control(self) -> bool:
-        return bool(self.attributes & _CONTROL_BIT)
+from streamclient.protocol.records.batch import (
+    CRC_START,
+    HEADER,
+    HEADER_SIZE,
+    LOG_OVERHEAD,
+    MAGIC_OFFSET,
+    BatchHeader,
+)
 
 
 def read_header(data: bytes | bytearray | memoryview) -> BatchHeader:
-    return BatchHeader(*_HEADER.unpack_from(data, 0))
+    """The header of the batch at the start of ``data``, unchecked (the log's own bytes,
+    or bytes :func:`parse_single_batch` is about to check field by field)."""
+    return BatchHeader._make(HEADER.unpack_from(data, 0))
 
 
 def parse_single_batch(data: bytes | bytearray | memoryview, max_message_bytes: int) -> BatchHeader:
@@ -81,17 +47,17 @@ def parse_single_batch(data: bytes | bytearray | memoryview, max_message_bytes: 
     INVALID_RECORD for anything else (older magics included), so do we.
     """
     size = len(data)
-    if size < _LOG_OVERHEAD + 5:
+    if size < LOG_OVERHEAD + 5:
         raise AppendError(Err.CORRUPT_MESSAGE, f"{size} bytes cannot hold a record batch")
-    magic = data[_MAGIC_AT]
+    magic = data[MAGIC_OFFSET]
     if magic != 2:
         raise AppendError(Err.INVALID_RECORD,
                           f"produce requests must carry magic 2 record batches, got magic {magic}")
     if size < HEADER_SIZE:
         raise AppendError(Err.CORRUPT_MESSAGE, f"{size} bytes cannot hold a batch header")
     header = read_header(data)
-    whole = _LOG_OVERHEAD + header.batch_length
-    if header.batch_length < HEADER_SIZE - _LOG_OVERHEAD or whole > size:
+    whole = LOG_OVERHEAD + header.batch_length
+    if header.batch_length < HEADER_SIZE - LOG_OVERHEAD or whole > size:
         raise AppendError(Err.CORRUPT_MESSAGE,
                           f"batch length {header.batch_length} does not match the {size} bytes sent")
     if whole < size:
@@ -99,7 +65,7 @@ def parse_single_batch(data: bytes | bytearray | memoryview, max_message_bytes: 
     if size > max_message_bytes:
         raise AppendError(Err.MESSAGE_TOO_LARGE,
                           f"batch of {size} bytes exceeds max.message.bytes={max_message_bytes}")
-    crc = crc32c.crc32c(memoryview(data)[_CRC_FROM:])
+    crc = crc32c.crc32c(memoryview(data)[CRC_START:])
     if crc != header.crc:
         raise AppendError(Err.CORRUPT_MESSAGE,
                           f"batch CRC {header.crc:#010x} does not match its contents ({crc:#010x})")
@@ -155,7 +121,7 @@ def stamp(data: bytes | bytearray | memoryview, *, base_offset: int, leader_epoc
 
 
 def with_max_timestamp(header: BatchHeader, max_timestamp: int) -> BatchHeader:
-    return header if header.max_timestamp == max_timestamp else replace(header, max_timestamp=max_timestamp)
+    return header if header.max_timestamp == max_timestamp else header._replace(max_timestamp=max_timestamp)
 
 
 def record_timestamps(data: bytes) -> list[tuple[int, int]]:
