@@ -380,17 +380,7 @@ class AIOKafkaProducer:
         sender = self._sender
         if sender.fatal_error is not None:
             raise sender.fatal_error
-        if self._key_serializer is not None:
-            key = self._key_serializer(key)
-        if self._value_serializer is not None:
-            value = self._value_serializer(value)
-        if value.__class__ is not bytes and value is not None:
-            _check_bytes("value", value)
-        if key is None:
-            if value is None:
-                raise IllegalArgumentError("Need at least one: key or value")
-        elif key.__class__ is not bytes:
-            _check_bytes("key", key)
+        key, value = self._serialize(key, value)
         tm = self._txn
         if tm is not None and tm.state is not _IN_TRANSACTION:
             self._txn_send_error(tm)
@@ -399,21 +389,11 @@ class AIOKafkaProducer:
         if parts is None:
             deadline = monotonic_ms() + self._max_block_ms
             parts = await self._wait_for_topic(topic, deadline)
-        all_partitions, available, partition_set = parts
         abort = False
         if partition is None:
-            if self._default_partitioner:
-                partition = (UNKNOWN_PARTITION if key is None or self._ignore_keys else
-                             self._partitioner.partition(topic, key, value, all_partitions,
-                                                         available))
-            else:
-                partition = check_partition(topic, self._partitioner.partition(
-                    topic, None if self._ignore_keys else key, value, all_partitions,
-                    available), all_partitions)
-                abort = self._abort_on_new_batch and partition != UNKNOWN_PARTITION
-        elif partition not in partition_set:
+            partition, abort = self._choose_partition(topic, key, value, parts)
+        elif partition not in parts[2]:
             parts = await self._check_partition(topic, partition)
-            all_partitions, available, partition_set = parts
         if timestamp_ms is None:
             timestamp_ms = _time_ns() // 1_000_000
         header_list = tuple(headers) if headers else ()
@@ -424,10 +404,7 @@ class AIOKafkaProducer:
         future, full, new_batch, abort_for_new_batch, would_block, chosen = acc.append(
             topic, partition, timestamp_ms, key, value, header_list, view, now, abort)
         if abort_for_new_batch:
-            self._partitioner.on_new_batch(topic, all_partitions, available, chosen)
-            partition = check_partition(topic, self._partitioner.partition(
-                topic, None if self._ignore_keys else key, value, all_partitions, available),
-                all_partitions)
+            partition = self._partition_after_new_batch(topic, key, value, parts, chosen)
             future, full, new_batch, _, would_block, chosen = acc.append(
                 topic, partition, timestamp_ms, key, value, header_list, view, now)
         if would_block:
@@ -444,6 +421,52 @@ class AIOKafkaProducer:
                 tm.maybe_add_partition(TopicPartition(topic, chosen))
         assert future is not None
         return future  # type: ignore[return-value]  # a RecordFuture: _handle_class
+
+    # --- the parts of send() the blocking KafkaProducer shares -------------------------
+    # Plain methods, not inlined, so the two send() paths cannot drift apart; each costs
+    # one call per record.
+
+    def _serialize(self, key: Any, value: Any) -> tuple[bytes | None, bytes | None]:
+        """Serialized key and value, checked to be bytes, not both None."""
+        if self._key_serializer is not None:
+            key = self._key_serializer(key)
+        if self._value_serializer is not None:
+            value = self._value_serializer(value)
+        if value.__class__ is not bytes and value is not None:
+            _check_bytes("value", value)
+        if key is None:
+            if value is None:
+                raise IllegalArgumentError("Need at least one: key or value")
+        elif key.__class__ is not bytes:
+            _check_bytes("key", key)
+        return key, value
+
+    def _choose_partition(self, topic: str, key: bytes | None, value: bytes | None,
+                          parts: tuple[list[int], list[int], frozenset[int]]
+                          ) -> tuple[int, bool]:
+        """The partition for a record sent without one, and whether the accumulator
+        should report a new batch back (KIP-480's ``on_new_batch``, custom partitioners
+        only); ``UNKNOWN_PARTITION`` leaves the choice to the KIP-794 sticky logic."""
+        all_partitions, available, _ = parts
+        if self._default_partitioner:
+            if key is None or self._ignore_keys:
+                return UNKNOWN_PARTITION, False
+            return self._partitioner.partition(topic, key, value, all_partitions,
+                                               available), False
+        partition = check_partition(topic, self._partitioner.partition(
+            topic, None if self._ignore_keys else key, value, all_partitions, available),
+            all_partitions)
+        return partition, self._abort_on_new_batch and partition != UNKNOWN_PARTITION
+
+    def _partition_after_new_batch(self, topic: str, key: bytes | None, value: bytes | None,
+                                   parts: tuple[list[int], list[int], frozenset[int]],
+                                   previous: int) -> int:
+        """Tell the partitioner a batch was completed, and partition the record again."""
+        all_partitions, available, _ = parts
+        self._partitioner.on_new_batch(topic, all_partitions, available, previous)
+        return check_partition(topic, self._partitioner.partition(
+            topic, None if self._ignore_keys else key, value, all_partitions, available),
+            all_partitions)
 
     async def send_and_wait(self, topic: str, value: Any = None, key: Any = None,
                             partition: int | None = None, timestamp_ms: int | None = None,

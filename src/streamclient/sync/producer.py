@@ -43,14 +43,12 @@ from typing import Any
 import anyio
 
 from streamclient.errors import (
-    IllegalArgumentError,
     IllegalOperation,
     IllegalStateError,
     KafkaTimeoutError,
     ProducerClosed,
 )
 from streamclient.producer.accumulator import RecordAccumulator, RecordAppendResult
-from streamclient.producer.partitioner import UNKNOWN_PARTITION, check_partition
 from streamclient.producer.producer import AIOKafkaProducer
 from streamclient.producer.result import FutureRecordMetadata
 from streamclient.producer.transactions import TransactionState
@@ -281,17 +279,7 @@ class KafkaProducer:
         """
         self._check_open()
         aio = self._aio
-        if aio._key_serializer is not None:
-            key = aio._key_serializer(key)
-        if aio._value_serializer is not None:
-            value = aio._value_serializer(value)
-        if value is not None and value.__class__ is not bytes:
-            _check_bytes("value", value)
-        if key is None:
-            if value is None:
-                raise IllegalArgumentError("Need at least one: key or value")
-        elif key.__class__ is not bytes:
-            _check_bytes("key", key)
+        key, value = aio._serialize(key, value)
         tm = self._txn
         if tm is not None and tm.state is not _IN_TRANSACTION:
             if tm.has_error:
@@ -302,21 +290,11 @@ class KafkaProducer:
         if parts is None:
             deadline = _monotonic_ms() + aio._max_block_ms
             parts = self._loop.call(aio._wait_for_topic, topic, deadline)
-        all_partitions, available, partition_set = parts
         abort = False
         if partition is None:
-            if aio._default_partitioner:
-                partition = (UNKNOWN_PARTITION if key is None or aio._ignore_keys else
-                             aio._partitioner.partition(topic, key, value, all_partitions,
-                                                        available))
-            else:
-                partition = check_partition(topic, aio._partitioner.partition(
-                    topic, None if aio._ignore_keys else key, value, all_partitions,
-                    available), all_partitions)
-                abort = aio._abort_on_new_batch and partition != UNKNOWN_PARTITION
-        elif partition not in partition_set:
-            all_partitions, available, partition_set = self._loop.call(
-                aio._check_partition, topic, partition)
+            partition, abort = aio._choose_partition(topic, key, value, parts)
+        elif partition not in parts[2]:
+            parts = self._loop.call(aio._check_partition, topic, partition)
         if timestamp_ms is None:
             timestamp_ms = _time_ns() // 1_000_000
         header_list = tuple(headers) if headers else ()
@@ -325,10 +303,8 @@ class KafkaProducer:
         result = acc.append(topic, partition, timestamp_ms, key, value, header_list,
                             self._view, now, abort)
         if result.abort_for_new_batch:
-            aio._partitioner.on_new_batch(topic, all_partitions, available, result.partition)
-            partition = check_partition(topic, aio._partitioner.partition(
-                topic, None if aio._ignore_keys else key, value, all_partitions, available),
-                all_partitions)
+            partition = aio._partition_after_new_batch(topic, key, value, parts,
+                                                       result.partition)
             result = acc.append(topic, partition, timestamp_ms, key, value, header_list,
                                 self._view, now)
         if result.would_block:
@@ -484,12 +460,6 @@ class KafkaProducer:
     def __repr__(self) -> str:
         state = "closed" if self._closed else "open"
         return f"<KafkaProducer {self._aio._config.client_id!r} {state}>"
-
-
-def _check_bytes(what: str, data: Any) -> None:
-    if data is not None and not isinstance(data, _BYTES_TYPES):
-        raise TypeError(f"the record's {what} must be bytes or None after serialization, "
-                        f"not {type(data).__name__} (set {what}_serializer?)")
 
 
 def _call_logged(call: Callable[[], object]) -> None:
