@@ -102,12 +102,7 @@ class GroupCoordinator:
 
     def check_coordinator(self, node_id: int, group_id: str) -> Code:
         """NOT_COORDINATOR unless ``node_id`` leads the group's offsets partition."""
-        leader = self.coordinator_for(group_id)
-        if leader is None:
-            return Code.COORDINATOR_NOT_AVAILABLE
-        if leader != node_id:
-            return Code.NOT_COORDINATOR
-        return Code.NONE
+        return self.topic.check_coordinator(node_id, group_id)
 
     def _now(self) -> int:
         return int(self.state.clock.now_ms())

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+from streamclient.broker.groups.error_code import Code
 from streamclient.broker.groups.placement import partition_for
 from streamclient.protocol.records.batch import RecordBatch
 from streamclient.protocol.records.builder import RecordBatchBuilder
@@ -60,6 +61,16 @@ class InternalTopic:
 
     def coordinator_for(self, key: str) -> int | None:
         return self.leader(self.partition_for(key))
+
+    def check_coordinator(self, node_id: int, key: str) -> Code:
+        """NOT_COORDINATOR unless ``node_id`` leads the partition that owns ``key``;
+        COORDINATOR_NOT_AVAILABLE while no alive node does."""
+        leader = self.coordinator_for(key)
+        if leader is None:
+            return Code.COORDINATOR_NOT_AVAILABLE
+        if leader != node_id:
+            return Code.NOT_COORDINATOR
+        return Code.NONE
 
     def log(self, partition: int) -> Any:
         return self.state.partition_log(self.name, partition)

@@ -68,12 +68,8 @@ class TransactionCoordinator:
         return self.topic.coordinator_for(transactional_id)
 
     def check_coordinator(self, node_id: int, transactional_id: str) -> Code:
-        leader = self.coordinator_for(transactional_id)
-        if leader is None:
-            return Code.COORDINATOR_NOT_AVAILABLE
-        if leader != node_id:
-            return Code.NOT_COORDINATOR
-        return Code.NONE
+        """NOT_COORDINATOR unless ``node_id`` leads the id's transaction-state partition."""
+        return self.topic.check_coordinator(node_id, transactional_id)
 
     def _now(self) -> int:
         return int(self.state.clock.now_ms())
