@@ -11,6 +11,7 @@ from streamclient.broker import BlockingEmbeddedCluster, EmbeddedCluster
 from streamclient.errors import IllegalStateError, KafkaConfigurationError
 from streamclient.protocol.messages import MetadataRequest
 from streamclient.testing import WireClient
+from streamclient.testing.ports import free_port_run
 
 Topic = MetadataRequest.MetadataRequestTopic
 
@@ -26,29 +27,6 @@ def accepts(host: str, port: int) -> bool:
             return True
     except OSError:
         return False
-
-
-def free_port_run(count: int) -> int:
-    """A base port with ``count`` free ports after it (checked by binding them)."""
-    for _ in range(50):
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            base = probe.getsockname()[1]
-        if base + count > 65535:
-            continue
-        sockets = []
-        try:
-            for i in range(count):
-                s = socket.socket()
-                sockets.append(s)
-                s.bind(("127.0.0.1", base + i))
-            return base
-        except OSError:
-            continue
-        finally:
-            for s in sockets:
-                s.close()
-    raise RuntimeError("no run of free ports found")
 
 
 @pytest.mark.anyio

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -13,34 +12,12 @@ import pytest
 
 from streamclient.broker import BlockingEmbeddedCluster
 from streamclient.protocol.records import iter_batches
+from streamclient.testing.ports import free_port_run
 
 pytestmark = pytest.mark.interop
 
 FAST = {"group_initial_rebalance_delay_ms": 0, "offsets_topic_num_partitions": 5,
         "transaction_state_log_num_partitions": 5}
-
-
-def free_port_run(count: int) -> int:
-    """A base port with ``count`` free ports after it (a restart must reuse them)."""
-    for _ in range(50):
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            base = probe.getsockname()[1]
-        if base + count > 65535:
-            continue
-        sockets = []
-        try:
-            for i in range(count):
-                s = socket.socket()
-                sockets.append(s)
-                s.bind(("127.0.0.1", base + i))
-            return base
-        except OSError:
-            continue
-        finally:
-            for s in sockets:
-                s.close()
-    raise RuntimeError("no run of free ports")
 
 
 def wait_for(condition: Callable[[], bool], timeout: float = 20) -> None:
