@@ -6,15 +6,22 @@
 * ``RecordBatchBuilder.append`` encodes each record once and keeps ``appended_size``; the
   bytes must be the magic-2 record encoding, computed here independently.
 * The handle ``send()`` returns is the accumulator's per-record handle (``RecordFuture``).
+* ``FastAppender`` (``send()``'s one call per record) exists in C and in Python: both are
+  held to the general loop, with and without the sender already woken.
 """
 
 from __future__ import annotations
 
+import gc
 import random
+from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from streamclient._native import native_enabled
+from streamclient.producer import _cfastpath, fastpath
 from streamclient.producer.accumulator import (
     LeaderMap,
     RecordAccumulator,
@@ -57,11 +64,28 @@ record = st.tuples(
 )
 
 
+# The C appender writes into C builders only (it declines the pure-Python ones), so on
+# the pure-Python pass (STREAMCLIENT_PURE_PYTHON) only the Python appender is held to the
+# general loop; the C one is, on the normal pass.
+APPENDERS: dict[str, Any] = {"python": fastpath.FastAppender}
+if native_enabled():
+    APPENDERS["c"] = _cfastpath.FastAppender
+
+
+def _accumulator(config: ProducerConfig, seed: int, impl: str) -> RecordAccumulator:
+    acc = RecordAccumulator(config, rng=random.Random(seed))
+    acc._fast = APPENDERS[impl](acc._topics, None, acc._quick_limit)
+    acc._fast_appenders = [acc._fast]
+    return acc
+
+
+@pytest.mark.parametrize("impl", APPENDERS)
 @settings(max_examples=40, deadline=None)
-@given(st.lists(record, min_size=20, max_size=150), st.integers(0, 2**32))
-def test_sticky_fast_path_matches_the_general_loop(records: list, seed: int) -> None:
+@given(records=st.lists(record, min_size=20, max_size=150), seed=st.integers(0, 2**32))
+def test_sticky_fast_path_matches_the_general_loop(records: list, seed: int,
+                                                   impl: str) -> None:
     config = ProducerConfig(max_batch_size=1024, linger_ms=0)
-    fast = RecordAccumulator(config, rng=random.Random(seed))
+    fast = _accumulator(config, seed, impl)
     general = GeneralPathAccumulator(config, rng=random.Random(seed))
     built: dict[str, list[tuple[TopicPartition, bytes]]] = {"fast": [], "general": []}
     for i, (key, value_len, with_header, op) in enumerate(records):
@@ -149,3 +173,106 @@ def test_send_returns_the_accumulator_handle_itself() -> None:
     assert handle.done() and handle.exception() is None
     metadata = handle.result()
     assert metadata is not None and metadata.offset == 42 and metadata.timestamp == 5
+
+
+@pytest.mark.parametrize("impl", APPENDERS)
+@settings(max_examples=40, deadline=None)
+@given(records=st.lists(record, min_size=20, max_size=200), seed=st.integers(0, 2**32),
+       compression=st.sampled_from([0, 1]))
+def test_send_level_fast_path_matches_the_general_loop(records: list, seed: int,
+                                                       compression: int, impl: str) -> None:
+    """As send() uses it: the appender first (the sender already woken, so queues of
+    several batches are served), the general path when it declines."""
+    config = ProducerConfig(max_batch_size=1024, linger_ms=0, compression_type=(
+        "gzip" if compression else None))
+    fast = _accumulator(config, seed, impl)
+    general = GeneralPathAccumulator(config, rng=random.Random(seed))
+    appender = fast._fast
+    built: dict[str, list[tuple[TopicPartition, bytes]]] = {"fast": [], "general": []}
+    for i, (key, value_len, _, op) in enumerate(records):
+        value = bytes(value_len or 0)
+        for name, acc in (("fast", fast), ("general", general)):
+            if op == 0:
+                for batches in acc.drain(CLUSTER, {1, 2}, 10**6, i).values():
+                    built[name] += [(b.topic_partition, b.build()) for b in batches]
+        handle = appender.append("t", 1000 + i, key, value, True)
+        if handle is None:
+            handle = fast.append("t", UNKNOWN_PARTITION, 1000 + i, key, value, (), CLUSTER,
+                                 i).future
+        other = general.append("t", UNKNOWN_PARTITION, 1000 + i, key, value, (), CLUSTER,
+                               i).future
+        assert handle is not None and other is not None
+        assert (handle.topic_partition, handle.relative_offset, handle.timestamp,
+                handle.serialized_key_size, handle.serialized_value_size) == (
+            other.topic_partition, other.relative_offset, other.timestamp,
+            other.serialized_key_size, other.serialized_value_size)
+    for name, acc in (("fast", fast), ("general", general)):
+        acc.close()
+        for batches in acc.drain(CLUSTER, {1, 2}, 10**9, 10**6).values():
+            built[name] += [(b.topic_partition, b.build()) for b in batches]
+    assert built["fast"] == built["general"]
+    assert repr(fast.sticky_partitioner("t").current_partition_info) == repr(
+        general.sticky_partitioner("t").current_partition_info)
+
+
+class _View:
+    def __init__(self, topics: dict[str, Any]) -> None:
+        self._topics = topics
+
+
+@pytest.mark.parametrize("impl", APPENDERS)
+def test_fast_appender_declines_what_the_general_path_must_decide(impl: str) -> None:
+    config = ProducerConfig(max_batch_size=4096, linger_ms=0)
+    acc = _accumulator(config, 1, impl)
+    view = _View({"t": ([0, 1, 2, 3], [0, 1, 2, 3], frozenset(range(4)))})
+    appender = APPENDERS[impl](acc._topics, view, 1000)
+    acc._fast_appenders.append(appender)
+    # nothing yet for the topic: the general path opens the first batch
+    assert appender.append("t", 5, None, b"v", True) is None
+    first = acc.append("t", UNKNOWN_PARTITION, 5, None, b"v", (), CLUSTER, 0).future
+    assert first is not None
+    handle = appender.append("t", 6, b"k", b"value", True)
+    assert handle is not None and handle.relative_offset == 1
+    assert (handle.serialized_key_size, handle.serialized_value_size) == (1, 5)
+    assert handle.topic_partition == first.topic_partition
+    assert appender.append("t", 7, None, bytearray(b"v"), True) is None  # not bytes
+    assert appender.append("t", 7, "k", b"v", True) is None  # type: ignore[arg-type]
+    assert appender.append("t", 7, None, b"x" * 1001, True) is None  # max_record_size
+    assert appender.append("other", 7, None, b"v", True) is None  # no metadata cached
+    view._topics = {}  # the metadata changed: send() must look the topic up again
+    assert appender.append("t", 7, None, b"v", True) is None
+    view._topics = {"t": ([0], [0], frozenset([0]))}
+    assert appender.append("t", 7, None, b"v", True) is not None
+    assert appender.append("t", 7, None, b"x" * 900, True) is not None
+    # a record that would fill the batch: the general path must see it (and wake the sender)
+    full = b"x" * 990
+    for _ in range(3):
+        appender.append("t", 7, None, full, True)
+    assert appender.append("t", 7, None, full, True) is None
+    result = acc.append("t", UNKNOWN_PARTITION, 7, None, full, (), CLUSTER, 0)
+    assert result.batch_is_full or result.new_batch_created
+    acc.close()
+    assert not appender.enabled
+    assert appender.append("t", 7, None, b"v", True) is None
+
+
+def test_c_handles_are_left_to_reference_counting() -> None:
+    config = ProducerConfig(max_batch_size=1 << 20, linger_ms=0)
+    acc = RecordAccumulator(config, rng=random.Random(1))
+    acc._fast = _cfastpath.FastAppender(acc._topics, None, acc._quick_limit)
+    acc.handle_class = RecordFuture
+    acc.append("t", UNKNOWN_PARTITION, 5, None, b"v", (), CLUSTER, 0)
+    handle = acc._fast.append("t", None, None, b"v", True)
+    if not native_enabled():
+        assert handle is None  # a pure-Python builder is left to the Python path
+        return
+    assert type(handle) is RecordFuture
+    assert not gc.is_tracked(handle)
+    assert handle.timestamp > 1_600_000_000_000  # stamped with the wall clock
+    seen: list[object] = []
+    handle.add_done_callback(seen.append)  # a callback that refers back to the handle
+    batch = acc.drain(CLUSTER, {1, 2}, 10**9, 0)
+    (only,) = [b for batches in batch.values() for b in batches]
+    acc.complete_batch(only, 100)
+    assert seen == [handle] and handle._callbacks is None
+    assert handle.result().offset == 101

@@ -26,8 +26,9 @@ import math
 import random as _random
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import NamedTuple, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
+from streamclient._native import native_class
 from streamclient.errors import (
     IllegalStateError,
     KafkaTimeoutError,
@@ -51,6 +52,13 @@ from streamclient.protocol.records import (
 from streamclient.protocol.records.batch import HEADER_SIZE
 from streamclient.protocol.records.builder import Header
 from streamclient.structs import TopicPartition
+
+if TYPE_CHECKING:
+    from streamclient.producer.fastpath import FastAppender
+else:
+    from streamclient.producer.fastpath import FastAppender as _PyFastAppender
+
+    FastAppender = native_class("streamclient.producer._cfastpath", "FastAppender", _PyFastAppender)
 
 __all__ = [
     "ClusterView",
@@ -191,6 +199,17 @@ class RecordAccumulator:
         self._exhausted = False
         # called after memory is returned, so a blocked send() can try again
         self.on_memory_freed: Callable[[], None] | None = None
+        # the common case of append(), in one call; close() turns every appender off
+        self._fast = FastAppender(self._topics, None, self._quick_limit)
+        self._fast_appenders = [self._fast]
+
+    def fast_appender(self, view: Any) -> FastAppender:
+        """A :class:`~streamclient.producer.fastpath.FastAppender` for ``send()``, which
+        declines topics whose metadata ``view`` has not cached (``send()`` waits for
+        those)."""
+        appender = FastAppender(self._topics, view, self._quick_limit)
+        self._fast_appenders.append(appender)
+        return appender
 
     # --- appending (the hot path) ---------------------------------------------------
 
@@ -216,43 +235,14 @@ class RecordAccumulator:
         if info is None:
             info = self._add_topic(topic)
         if partition < 0:
-            sticky = info.partitioner
-            pinfo = sticky.current_partition_info
-            if pinfo is not None and cluster is not None and not abort_on_new_batch:
-                # The common case, costed per record: the sticky partition's last batch
-                # has room.  The steps of _append_sticky, minus the partition lists that
-                # only a switch needs (and a switch needs sticky_batch_size bytes).
-                dq = info.batches.get(pinfo.index)
-                if dq:
-                    batch = dq[-1]
-                    builder = batch.builder
-                    before = builder.appended_size
-                    limit = batch.batch_size
-                    # not batch.is_full(), which would send us to the switch check
-                    if not batch.closed and (before < limit or builder.record_count == 0):
-                        # batch.try_append(), inlined
-                        delta = builder.append(timestamp_ms, key, value, headers)
-                        if delta is None:
-                            return self._append_sticky_new_batch(
-                                info, pinfo, topic, dq, timestamp_ms, key, value, headers,
-                                cluster, now_ms)
-                        future = batch.handle_class(
-                            batch.result, delta, timestamp_ms,
-                            -1 if key is None else len(key),
-                            -1 if value is None else len(value))
-                        batch.handles.append(future)
-                        after = builder.appended_size
-                        full = after >= limit  # batch.is_full(): it has a record now
-                        produced = pinfo.produced_bytes + after - before
-                        sticky_limit = sticky.sticky_batch_size
-                        if produced < sticky_limit or (not full and produced < 2 * sticky_limit):
-                            pinfo.produced_bytes = produced  # no switch is due
-                        else:
-                            sticky.update_partition_info(
-                                pinfo, after - before, cluster.partitions_for_topic(topic),
-                                cluster.available_partitions_for_topic(topic), full)
-                        return _make_result(RecordAppendResult, (
-                            future, full or len(dq) > 1, False, False, False, pinfo.index))
+            if not headers and cluster is not None and not abort_on_new_batch and (
+                    value is not None):
+                # woken=False: the fast path declines whenever the sender must be told
+                future = self._fast.append(topic, timestamp_ms, key, value, False)
+                if future is not None:
+                    return _make_result(RecordAppendResult, (
+                        future, False, False, False, False,
+                        future._result.topic_partition.partition))
             return self._append_sticky(info, topic, timestamp_ms, key, value, headers,
                                        cluster, now_ms, abort_on_new_batch)
         dq = info.batches.get(partition)
@@ -730,6 +720,8 @@ class RecordAccumulator:
     def close(self) -> None:
         """No more appends; everything queued becomes sendable."""
         self._closed = True
+        for appender in self._fast_appenders:
+            appender.enabled = False
 
     @property
     def closed(self) -> bool:

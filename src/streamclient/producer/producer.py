@@ -250,6 +250,14 @@ class AIOKafkaProducer:
         self._abort_on_new_batch = (
             type(partitioner).on_new_batch is not Partitioner.on_new_batch)
         self._max_block_ms = config.max_block_ms
+        # send()'s common case in one call (see producer/fastpath.py): records that the
+        # default partitioner leaves to the sticky partition, without serializers or a
+        # transaction; the blocking facade's locked accumulator goes the general way
+        self._fast_append: Callable[..., FutureRecordMetadata | None] | None = None
+        if (self._default_partitioner and self._key_serializer is None
+                and self._value_serializer is None and self._txn is None
+                and type(self._accumulator) is RecordAccumulator):
+            self._fast_append = self._accumulator.fast_appender(self._view).append
         self._state = _NEW
         self._owner: int | None = None
         self._task_group: anyio.abc.TaskGroup | None = None
@@ -380,6 +388,11 @@ class AIOKafkaProducer:
         sender = self._sender
         if sender.fatal_error is not None:
             raise sender.fatal_error
+        fast = self._fast_append
+        if fast is not None and key is None and partition is None and headers is None:
+            handle = fast(topic, timestamp_ms, None, value, sender.woken)
+            if handle is not None:
+                return handle  # type: ignore[return-value]  # a RecordFuture: _handle_class
         key, value = self._serialize(key, value)
         tm = self._txn
         if tm is not None and tm.state is not _IN_TRANSACTION:

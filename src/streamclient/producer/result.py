@@ -21,10 +21,18 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from typing import TypeVar, cast
+from typing import TYPE_CHECKING, TypeVar, cast
 
+from streamclient._native import native_class
 from streamclient.errors import KafkaTimeoutError
 from streamclient.structs import RecordMetadata, TopicPartition
+
+if TYPE_CHECKING:
+    from streamclient.producer.fastpath import HandleFields
+else:
+    from streamclient.producer.fastpath import HandleFields as _PyHandleFields
+
+    HandleFields = native_class("streamclient.producer._cfastpath", "HandleFields", _PyHandleFields)
 
 __all__ = ["FutureRecordMetadata", "ProduceRequestResult"]
 
@@ -146,33 +154,24 @@ class ProduceRequestResult:
         return f"ProduceRequestResult({self.topic_partition}, {state})"
 
 
-class FutureRecordMetadata:
+class FutureRecordMetadata(HandleFields):
     """One record's handle: resolves to :class:`RecordMetadata` when its batch completes.
 
-    If the batch is split (MESSAGE_TOO_LARGE), the handle is chained to its copy in the
-    new batch (``_next``) and everything follows the chain, so the application's handle
-    stays valid.
+    Its fields (the batch's result, the record's offset delta, timestamp and sizes) are
+    :class:`~streamclient.producer.fastpath.HandleFields`.  If the batch is split
+    (MESSAGE_TOO_LARGE), the handle is chained to its copy in the new batch (``_next``)
+    and everything follows the chain, so the application's handle stays valid.
     """
 
-    __slots__ = (
-        "_callbacks",
-        "_next",
-        "_result",
-        "relative_offset",
-        "serialized_key_size",
-        "serialized_value_size",
-        "timestamp",
-    )
+    __slots__ = ()
 
-    def __init__(self, result: ProduceRequestResult, relative_offset: int, timestamp: int,
-                 serialized_key_size: int, serialized_value_size: int) -> None:
-        self._result = result
-        self.relative_offset = relative_offset
-        self.timestamp = timestamp
-        self.serialized_key_size = serialized_key_size
-        self.serialized_value_size = serialized_value_size
-        self._next: FutureRecordMetadata | None = None
-        self._callbacks: list[RecordCallback] | None = None
+    _result: ProduceRequestResult
+    relative_offset: int
+    timestamp: int
+    serialized_key_size: int
+    serialized_value_size: int
+    _next: FutureRecordMetadata | None
+    _callbacks: list[RecordCallback] | None
 
     # --- chaining (the accumulator's side) -------------------------------------------
 

@@ -2,9 +2,9 @@
 
 The 61-byte header is reserved up front and written by :meth:`RecordBatchBuilder.build`,
 once the counts, timestamps and producer state are known.  Records are appended as they
-come, each encoded with table-driven varints (:mod:`.varint`) and one ``bytes.join``;
-the builder tracks its size so that ``append`` can answer "full" against ``batch_size``
-before writing anything.  The first record always fits, whatever its size, as in the
+come by its base, :class:`~.writer.RecordWriter` (in C when the extension was built, else
+in Python), which tracks the size so that ``append`` can answer "full" against
+``batch_size`` before writing anything.  The first record always fits, whatever its size, as in the
 Java client (an oversized record gets a batch of its own).
 
 For a compressed batch the size is an estimate: the uncompressed records times a
@@ -16,9 +16,11 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from crc32c import crc32c
 
+from streamclient._native import native_class
 from streamclient.errors import IllegalArgumentError, IllegalStateError
 from streamclient.protocol.records.batch import (
     ATTR_CONTROL,
@@ -29,46 +31,36 @@ from streamclient.protocol.records.batch import (
     HEADER,
     HEADER_SIZE,
     LOG_OVERHEAD,
-    NO_TIMESTAMP,
     TimestampType,
 )
 from streamclient.protocol.records.compression import Compression, compress
-from streamclient.protocol.records.varint import (
-    UVARINT_TABLE,
-    UVARINT_TABLE_SIZE,
-    encode_varint,
-    size_of_varint,
-)
+from streamclient.protocol.records.varint import size_of_varint
+from streamclient.protocol.records.writer import Header, encode_headers
+
+if TYPE_CHECKING:
+    from streamclient.protocol.records.writer import RecordWriter
+else:
+    from streamclient.protocol.records.writer import RecordWriter as _PyRecordWriter
+
+    RecordWriter = native_class("streamclient.protocol.records._cwriter", "RecordWriter", _PyRecordWriter)
 
 __all__ = ["DEFAULT_BATCH_SIZE", "ESTIMATION_MARGIN", "Header", "RecordBatchBuilder"]
 
-Header = tuple[str, bytes | None]
 Bytes = bytes | bytearray | memoryview
 
 DEFAULT_BATCH_SIZE = 16384
 ESTIMATION_MARGIN = 1.05  # Java's COMPRESSION_RATE_ESTIMATION_FACTOR
 
-_T = UVARINT_TABLE
-_HALF = UVARINT_TABLE_SIZE >> 1  # non-negative values below this zigzag into the table
 _CRC = struct.Struct(">I")
-_header_names: dict[str, bytes] = {}  # header keys repeat; encode each once
 
 
-class RecordBatchBuilder:
+class RecordBatchBuilder(RecordWriter):
     __slots__ = (
         "_attributes",
         "_base_offset",
-        "_buf",
-        "_built",
         "_compressed_size",
-        "_count",
-        "_factor",
-        "_first_ts",
         "_level",
-        "_max_ts",
-        "appended_size",
         "base_sequence",
-        "batch_size",
         "compression",
         "partition_leader_epoch",
         "producer_epoch",
@@ -106,82 +98,13 @@ class RecordBatchBuilder:
         self.producer_id = producer_id
         self.producer_epoch = producer_epoch
         self.base_sequence = base_sequence
-        self.batch_size = batch_size
         self.partition_leader_epoch = partition_leader_epoch
         self._base_offset = base_offset
         self._level = compression_level
-        # estimated built size / uncompressed size; exactly 1.0 when uncompressed
-        self._factor = compression_ratio_estimate * ESTIMATION_MARGIN if self.compression else 1.0
-        self._buf = bytearray(HEADER_SIZE)
-        # estimated_size before build(), kept up to date by append() so that the
-        # producer's hot path reads an attribute rather than calling a property
-        self.appended_size = HEADER_SIZE
-        self._count = 0
-        self._first_ts = NO_TIMESTAMP
-        self._max_ts = NO_TIMESTAMP
-        self._built: bytearray | None = None
         self._compressed_size = -1
-
-    # --- appending ---------------------------------------------------------------------
-
-    def append(self, timestamp_ms: int | None, key: Bytes | None, value: Bytes | None,
-               headers: Sequence[Header] = ()) -> int | None:
-        """Add one record; return its offset delta, or ``None`` when the batch is full.
-
-        ``timestamp_ms=None`` means no timestamp (-1, as magic-2 batches from old clients
-        carry).  Keys, values and header values may be ``None`` (null) or bytes-like.
-        """
-        if self._built is not None:
-            raise IllegalStateError("append() after build()")
-        count = self._count
-        if timestamp_ms is None:
-            timestamp_ms = NO_TIMESTAMP
-        elif timestamp_ms < 0 and timestamp_ms != NO_TIMESTAMP:
-            raise IllegalArgumentError(f"invalid negative timestamp {timestamp_ms}")
-        if count:
-            delta = timestamp_ms - self._first_ts
-            if 0 <= delta < _HALF:
-                tsb = _T[delta << 1]
-            else:
-                tsb = encode_varint(delta)
-            odb = _T[count << 1] if count < _HALF else encode_varint(count)
-        else:
-            self._first_ts = timestamp_ms
-            tsb = odb = b"\x00"
-        if key is None:
-            kb = b"\x01"  # zigzag(-1): null
-            key = b""
-        else:
-            key_len = len(key)
-            kb = _T[key_len << 1] if key_len < _HALF else encode_varint(key_len)
-        if value is None:
-            vb = b"\x01"
-            value = b""
-        else:
-            value_len = len(value)
-            vb = _T[value_len << 1] if value_len < _HALF else encode_varint(value_len)
-        hb = _encode_headers(headers) if headers else b"\x00"
-        try:
-            # the record after its length prefix, joined once: its length is the body's
-            record = b"".join((b"\x00", tsb, odb, kb, key, vb, value, hb))
-        except TypeError:
-            raise IllegalArgumentError("key and value must be bytes-like or None") from None
-        body = len(record)
-        lb = _T[body << 1] if body < _HALF else encode_varint(body)
-        buf = self._buf
-        size = len(buf) + len(lb) + body
-        factor = self._factor
-        if factor != 1.0:
-            size = HEADER_SIZE + int((size - HEADER_SIZE) * factor)
-        if count and size > self.batch_size:
-            return None
-        buf += lb
-        buf += record
-        self.appended_size = size
-        self._count = count + 1
-        if timestamp_ms > self._max_ts:
-            self._max_ts = timestamp_ms
-        return count
+        # estimated built size / uncompressed size; exactly 1.0 when uncompressed
+        super().__init__(batch_size, compression_ratio_estimate * ESTIMATION_MARGIN
+                         if self.compression else 1.0)
 
     def _estimate(self, uncompressed_size: int) -> int:
         if self._factor == 1.0:
@@ -286,35 +209,10 @@ class RecordBatchBuilder:
         key_len = -1 if key is None else len(key)
         value_len = -1 if value is None else len(value)
         body = (1 + 10 + 5 + size_of_varint(key_len) + max(key_len, 0)
-                + size_of_varint(value_len) + max(value_len, 0) + len(_encode_headers(headers)))
+                + size_of_varint(value_len) + max(value_len, 0) + len(encode_headers(headers)))
         return HEADER_SIZE + size_of_varint(body) + body
 
     def __repr__(self) -> str:
         return (f"RecordBatchBuilder(compression={self.compression.name}, "
                 f"records={self._count}, size={self.estimated_size}/{self.batch_size})")
 
-
-def _encode_headers(headers: Sequence[Header]) -> bytes:
-    if not isinstance(headers, (list, tuple)):
-        headers = tuple(headers)
-    parts = [encode_varint(len(headers))]
-    append = parts.append
-    for name, value in headers:
-        encoded = _header_names.get(name)
-        if encoded is None:
-            if not isinstance(name, str):
-                raise IllegalArgumentError(f"header key must be str, got {type(name).__name__}")
-            encoded = name.encode()
-            if len(_header_names) < 1024:
-                _header_names[name] = encoded
-        append(encode_varint(len(encoded)))
-        append(encoded)
-        if value is None:
-            append(b"\x01")
-        else:
-            append(encode_varint(len(value)))
-            append(value)
-    try:
-        return b"".join(parts)
-    except TypeError:
-        raise IllegalArgumentError("header values must be bytes-like or None") from None
