@@ -359,11 +359,18 @@ class BrokerConnection:
         frame = encode_request(request, version, correlation_id, self.client_id)
         entry = _Pending(correlation_id, type(request).API_NAME, decode)
 
-        with anyio.move_on_after(deadline - anyio.current_time()) as lock_wait:
-            await self._send_lock.acquire()
-        if lock_wait.cancelled_caught:
-            # nothing was written, so the connection itself is still in step
-            raise self._timeout_error(entry, "waiting for the connection to write")
+        lock = self._send_lock
+        try:
+            # Uncontended (the usual case): no timer to arm, and the lock is taken before
+            # the first yield, as acquire() would; a cancelled caller still writes nothing.
+            await anyio.lowlevel.checkpoint_if_cancelled()
+            lock.acquire_nowait()
+        except anyio.WouldBlock:
+            with anyio.CancelScope(deadline=deadline) as lock_wait:
+                await lock.acquire()
+            if lock_wait.cancelled_caught:
+                # nothing was written, so the connection itself is still in step
+                raise self._timeout_error(entry, "waiting for the connection to write") from None
         try:
             if self._closed:
                 self._raise_unusable()
@@ -371,11 +378,11 @@ class BrokerConnection:
                 self._pending.append(entry)
             await self._write(frame, entry, deadline)
         finally:
-            self._send_lock.release()
+            lock.release()
         if not expect_response:
             return None
 
-        with anyio.move_on_after(deadline - anyio.current_time()) as waiting:
+        with anyio.CancelScope(deadline=deadline) as waiting:
             await self._await_response(entry)
         if not entry.settled and waiting.cancelled_caught:
             error = self._timeout_error(entry, "waiting for the response")
@@ -403,17 +410,19 @@ class BrokerConnection:
         # nothing on this connection could be parsed by the broker.  The request deadline
         # still bounds it.
         error: KafkaError | None = None
-        with anyio.CancelScope(shield=True):
-            with anyio.move_on_after(deadline - anyio.current_time()) as scope:
-                try:
-                    await stream.send(frame)
-                except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError,
-                        ssl.SSLError) as exc:
-                    error = KafkaConnectionError(f"{self}: write failed: {exc!r}")
-                    error.__cause__ = exc
-            if scope.cancelled_caught:
-                error = self._timeout_error(entry, "writing the request")
-            if error is not None:
+        # one scope for both: its own deadline still cancels it, the shield keeps the
+        # caller's cancellation out
+        with anyio.CancelScope(shield=True, deadline=deadline) as scope:
+            try:
+                await stream.send(frame)
+            except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError,
+                    ssl.SSLError) as exc:
+                error = KafkaConnectionError(f"{self}: write failed: {exc!r}")
+                error.__cause__ = exc
+        if scope.cancelled_caught:
+            error = self._timeout_error(entry, "writing the request")
+        if error is not None:
+            with anyio.CancelScope(shield=True):
                 await self._fail(error, None)
         if error is not None:
             raise error

@@ -10,9 +10,9 @@ comes next); this module does the I/O around it, as the Java client's ``Sender.r
 2. one transactional request at a time, awaited in the loop (Java sends no produce data
    while one is in flight either);
 3. ``maybe_refresh_metadata`` (the cluster layer has no background task of its own);
-4. ``ready`` → ``drain`` → one ProduceRequest per node, each in its own child task so
-   several are in flight on one connection (the connection pipelines them), at most
-   ``max_in_flight_requests_per_connection`` per node;
+4. ``ready`` → ``drain`` → one ProduceRequest per node, handed to one of the node's
+   worker tasks so several are in flight on one connection (the connection pipelines
+   them), at most ``max_in_flight_requests_per_connection`` per node;
 5. expiry of queued and in-flight batches by ``delivery_timeout_ms``;
 6. sleep until the next ready-check delay, metadata deadline or expiry, or until woken by
    ``send()`` (a new or full batch), a response, a finished connect, or ``close``.
@@ -27,6 +27,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections import deque
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -157,6 +158,17 @@ class MetadataView:
         return found
 
 
+class _Lane:
+    """A node's queued ProduceRequests and the workers that send them."""
+
+    __slots__ = ("idle", "jobs", "workers")
+
+    def __init__(self) -> None:
+        self.jobs: deque[tuple[BrokerConnection, ProduceRequest, list[ProducerBatch]]] = deque()
+        self.idle: list[anyio.Event] = []
+        self.workers = 0
+
+
 class Sender:
     """The producer's background loop; run it with ``await task_group.start(sender.run)``."""
 
@@ -176,6 +188,10 @@ class Sender:
         # drained batches whose request has no answer yet (insertion-ordered set), for
         # delivery_timeout_ms expiry while in flight
         self._in_flight_batches: dict[ProducerBatch, None] = {}
+        # never later than the earliest delivery deadline among those batches (exact after
+        # a scan, lowered by each send, left early by answers), so a pass scans them only
+        # when one may have expired instead of on every pass
+        self._in_flight_deadline: float = math.inf
         self._connecting: set[int] = set()
         # partition -> [node its in-flight batches went to, how many]; and the partitions
         # held back (muted) because their leader moved while batches were in flight
@@ -187,6 +203,9 @@ class Sender:
         self._closing = False
         self._scope: anyio.CancelScope | None = None
         self._tg: anyio.abc.TaskGroup | None = None
+        # per node, the tasks that send its ProduceRequests (see _dispatch_produce)
+        self._lanes: dict[int, _Lane] = {}
+        self._lanes_closed = False
         self._finished: anyio.Event | None = None
         self._pid_attempts = 0
         self._pid_retry_at = 0
@@ -235,6 +254,8 @@ class Sender:
         self._wake = anyio.Event()
         self._finished = anyio.Event()
         self._scope = anyio.CancelScope()
+        self._lanes = {}
+        self._lanes_closed = False
         try:
             with self._scope:
                 async with anyio.create_task_group() as tg:
@@ -245,7 +266,9 @@ class Sender:
                     except Exception as exc:  # a bug here must not reach the application
                         log.exception("the producer's sender failed")
                         self.set_fatal(exc)
-                    # the child tasks still finish their requests: responses or timeouts
+                    # the child tasks still finish their requests: responses or timeouts;
+                    # idle lane workers leave
+                    self._close_lanes()
         finally:
             self._tg = None
             if self.accumulator.has_incomplete():
@@ -329,6 +352,7 @@ class Sender:
                 sendable.append(node)
             acc.update_node_latency_stats(node, now, can_send)
         drained_any = False
+        drained: dict[int, list[ProducerBatch]] = {}
         if sendable:
             drained = acc.drain(self.view, sendable, self.config.max_request_size, now)
             for node, batches in drained.items():
@@ -346,7 +370,12 @@ class Sender:
                     metadata.time_to_next_update(self.client.now_ms()),
                     acc.next_expiry_ms() - now, self._next_in_flight_expiry() - now)
         if drained_any:
-            return 0  # more may be ready behind what went out
+            # more may be ready behind what went out: go again at once if a node can
+            # take another request; one at its cap is woken by a response
+            in_flight = self._in_flight
+            cap = self._max_in_flight
+            if any(in_flight.get(node, 0) < cap for node in drained):
+                return 0
         if ready.ready_nodes:
             # ready but gated (in-flight cap, idempotence order, a partition not yet in
             # the transaction, a connect under way): a response or a connect wakes us,
@@ -399,10 +428,17 @@ class Sender:
 
     def _send_produce(self, node: int, conn: BrokerConnection,
                       batches: list[ProducerBatch]) -> None:
+        PartitionData = ProduceRequest.TopicProduceData.PartitionProduceData
         topics: dict[str, list[ProduceRequest.TopicProduceData.PartitionProduceData]] = {}
         in_flight = self._partition_in_flight
+        in_flight_batches = self._in_flight_batches
+        earliest = self._in_flight_deadline
+        timeout = self.config.delivery_timeout
         for batch in batches:
-            self._in_flight_batches[batch] = None
+            in_flight_batches[batch] = None
+            deadline = batch.created_ms + timeout
+            if deadline < earliest:
+                earliest = deadline
             tp = batch.topic_partition
             entry = in_flight.get(tp)
             if entry is None:
@@ -410,20 +446,68 @@ class Sender:
             else:
                 entry[0] = node
                 entry[1] += 1
-            topics.setdefault(tp.topic, []).append(
-                ProduceRequest.TopicProduceData.PartitionProduceData(
-                    index=tp.partition, records=batch.build()))
+            parts = topics.get(tp.topic)
+            if parts is None:
+                parts = topics[tp.topic] = []
+            parts.append(PartitionData(index=tp.partition, records=batch.build()))
+        self._in_flight_deadline = earliest
+        config = self.config
         request = ProduceRequest(
-            transactional_id=self.config.transactional_id, acks=self.config.acks,
-            timeout_ms=self.config.request_timeout_ms,
+            transactional_id=config.transactional_id, acks=config.acks,
+            timeout_ms=config.request_timeout_ms,
             topic_data=[ProduceRequest.TopicProduceData(name=name, partition_data=parts)
                         for name, parts in topics.items()])
         self._in_flight[node] = self._in_flight.get(node, 0) + 1
-        assert self._tg is not None
-        # The child's first await is the connection's write lock, taken before it yields;
-        # the next pass (which could drain this partition again) runs only after this
-        # child has started, so requests reach the wire in the order they were drained.
-        self._tg.start_soon(self._produce, node, conn, request, batches)
+        self._dispatch_produce(node, conn, request, batches)
+
+    def _dispatch_produce(self, node: int, conn: BrokerConnection, request: ProduceRequest,
+                          batches: list[ProducerBatch]) -> None:
+        """Hand the request to one of the node's workers, starting one only when none is
+        idle (at most ``max_in_flight_requests_per_connection`` per node).
+
+        A task per request would cost a task start each time; a worker that is done
+        waits for the next request instead.  Requests reach the wire in drain order: a
+        node's requests wait in one FIFO, and a worker takes one and, before its first
+        yield, the connection's write lock (which is fair).
+        """
+        lane = self._lanes.get(node)
+        if lane is None:
+            lane = self._lanes[node] = _Lane()
+        lane.jobs.append((conn, request, batches))
+        if lane.idle:
+            lane.idle.pop().set()
+        elif lane.workers < self._max_in_flight:
+            # otherwise every worker is busy with a request whose answer was read, and
+            # takes this one before it yields (the in-flight cap counts queued requests)
+            assert self._tg is not None
+            lane.workers += 1
+            self._tg.start_soon(self._lane_worker, node, lane)
+
+    async def _lane_worker(self, node: int, lane: _Lane) -> None:
+        try:
+            while True:
+                if lane.jobs:
+                    conn, request, batches = lane.jobs.popleft()
+                    await self._produce(node, conn, request, batches)
+                    continue
+                if self._lanes_closed:
+                    return
+                wake = anyio.Event()
+                lane.idle.append(wake)
+                try:
+                    await wake.wait()
+                finally:
+                    if wake in lane.idle:
+                        lane.idle.remove(wake)
+        finally:
+            lane.workers -= 1
+
+    def _close_lanes(self) -> None:
+        self._lanes_closed = True
+        for lane in self._lanes.values():
+            idle, lane.idle = lane.idle, []
+            for wake in idle:
+                wake.set()
 
     async def _produce(self, node: int, conn: BrokerConnection, request: ProduceRequest,
                        batches: list[ProducerBatch]) -> None:
@@ -448,8 +532,9 @@ class Sender:
         finally:
             self._in_flight[node] -= 1
             in_flight = self._partition_in_flight
+            in_flight_batches = self._in_flight_batches
             for batch in batches:
-                self._in_flight_batches.pop(batch, None)
+                in_flight_batches.pop(batch, None)
                 tp = batch.topic_partition
                 entry = in_flight.get(tp)
                 if entry is not None:
@@ -459,6 +544,8 @@ class Sender:
                         if tp in self._held:
                             self._held.discard(tp)
                             self.accumulator.unmute(tp)
+            if not in_flight_batches:
+                self._in_flight_deadline = math.inf
             self.wakeup()
 
     def _fail_request(self, batches: list[ProducerBatch], exc: KafkaError) -> None:
@@ -548,19 +635,21 @@ class Sender:
     def _expire(self, now: int) -> None:
         acc = self.accumulator
         acc.fail_expired_batches(now)
-        if not self._in_flight_batches:
+        if now < self._in_flight_deadline:
             return
         timeout = self.config.delivery_timeout
+        earliest = math.inf
         for batch in list(self._in_flight_batches):
-            if not batch.is_done and batch.has_reached_delivery_timeout(timeout, now):
+            if batch.is_done:
+                continue
+            if batch.has_reached_delivery_timeout(timeout, now):
                 acc.expire_batch(batch, now)
+            elif batch.created_ms + timeout < earliest:
+                earliest = batch.created_ms + timeout
+        self._in_flight_deadline = earliest
 
     def _next_in_flight_expiry(self) -> float:
-        if not self._in_flight_batches:
-            return math.inf
-        timeout = self.config.delivery_timeout
-        return min((b.created_ms + timeout for b in self._in_flight_batches
-                    if not b.is_done), default=math.inf)
+        return self._in_flight_deadline
 
     # --- producer id (idempotent, not transactional) -----------------------------------
 
