@@ -17,4 +17,6 @@ setup(ext_modules=[
               ["src/streamclient/producer/_cfastpath.c"],
               depends=["src/streamclient/protocol/records/_cwriter.h"],
               extra_compile_args=_FLAGS, optional=True),
+    Extension("streamclient.consumer._cdecode", ["src/streamclient/consumer/_cdecode.c"],
+              extra_compile_args=_FLAGS, optional=True),
 ])

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from itertools import repeat
 from typing import Any
 
+from streamclient._native import native_impl
 from streamclient.consumer.offsets import FetchPosition, OffsetResetStrategy
 from streamclient.consumer.subscription import SubscriptionState
 from streamclient.errors import (
@@ -349,7 +350,7 @@ class CompletedFetch:
 _ZIGZAG_ONE, _ZIGZAG_TWO = zigzag_tables()
 
 
-def decode_consumer_records(
+def _decode_consumer_records(
     data: bytes,
     count: int,
     base_offset: int,
@@ -357,6 +358,9 @@ def decode_consumer_records(
     topic: str,
     partition: int,
     timestamp_type: int,
+    record_cls: type[ConsumerRecord[Any, Any]] = ConsumerRecord,
+    read_headers: Callable[[bytes, int, int], tuple[Any, int]] = decode_headers,
+    empty: tuple[tuple[str, bytes | None], ...] = EMPTY_HEADERS,
 ) -> list[ConsumerRecord[Any, Any]] | None:
     """``ConsumerRecord``s straight from an uncompressed (or decompressed) records section.
 
@@ -366,16 +370,16 @@ def decode_consumer_records(
     a varint longer than 10 bytes, offsets that do not strictly increase, bytes left
     over): the caller then decodes the batch with the general reader, which hands out the
     records before the fault and raises the precise error, exactly as before.
+
+    ``_cdecode.c`` is the same function in C (:data:`decode_consumer_records` is that one
+    when the extension was built); it declines wherever this one does.
     """
     # ConsumerRecord is a slots dataclass: object.__new__ plus one slot store per field
     # costs ~55% of a call to its generated __init__ (a Python frame with 11 arguments).
     new = object.__new__
-    record_cls = ConsumerRecord
-    read_headers = decode_headers
     read_uvarint = decode_uvarint
     one = _ZIGZAG_ONE
     two = _ZIGZAG_TWO
-    empty = EMPTY_HEADERS
     if count > len(data) // 7:
         return None  # a record takes 7 bytes at least: the count is corrupt
     # Made in one C loop, then filled in place: cheaper than a call per record here.
@@ -514,6 +518,10 @@ def decode_consumer_records(
     if pos != len(data):
         return None
     return out
+
+
+decode_consumer_records: Callable[..., list[ConsumerRecord[Any, Any]] | None] = native_impl(
+    "streamclient.consumer._cdecode", "decode_consumer_records", _decode_consumer_records)
 
 
 def _is_abort_marker(batch: AnyBatch) -> bool:

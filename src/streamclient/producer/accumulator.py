@@ -28,7 +28,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
-from streamclient._native import native_class
+from streamclient._native import native_impl
 from streamclient.errors import (
     IllegalStateError,
     KafkaTimeoutError,
@@ -58,7 +58,7 @@ if TYPE_CHECKING:
 else:
     from streamclient.producer.fastpath import FastAppender as _PyFastAppender
 
-    FastAppender = native_class("streamclient.producer._cfastpath", "FastAppender", _PyFastAppender)
+    FastAppender = native_impl("streamclient.producer._cfastpath", "FastAppender", _PyFastAppender)
 
 __all__ = [
     "ClusterView",

@@ -23,7 +23,7 @@ import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, TypeVar, cast
 
-from streamclient._native import native_class
+from streamclient._native import native_impl
 from streamclient.errors import KafkaTimeoutError
 from streamclient.structs import RecordMetadata, TopicPartition
 
@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 else:
     from streamclient.producer.fastpath import HandleFields as _PyHandleFields
 
-    HandleFields = native_class("streamclient.producer._cfastpath", "HandleFields", _PyHandleFields)
+    HandleFields = native_impl("streamclient.producer._cfastpath", "HandleFields", _PyHandleFields)
 
 __all__ = ["FutureRecordMetadata", "ProduceRequestResult"]
 

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 from crc32c import crc32c
 
-from streamclient._native import native_class
+from streamclient._native import native_impl
 from streamclient.errors import IllegalArgumentError, IllegalStateError
 from streamclient.protocol.records.batch import (
     ATTR_CONTROL,
@@ -42,7 +42,7 @@ if TYPE_CHECKING:
 else:
     from streamclient.protocol.records.writer import RecordWriter as _PyRecordWriter
 
-    RecordWriter = native_class("streamclient.protocol.records._cwriter", "RecordWriter", _PyRecordWriter)
+    RecordWriter = native_impl("streamclient.protocol.records._cwriter", "RecordWriter", _PyRecordWriter)
 
 __all__ = ["DEFAULT_BATCH_SIZE", "ESTIMATION_MARGIN", "Header", "RecordBatchBuilder"]
 
