@@ -159,3 +159,45 @@ def test_send_outside_a_transaction_is_refused(
         producer.init_transactions()
         with pytest.raises(IllegalOperation):
             producer.send("t", b"no transaction")
+
+
+@pytest.mark.kafka_cluster(partitions=3)
+def test_threads_send_unkeyed_records_at_once(
+        kafka_cluster_sync: BlockingEmbeddedCluster) -> None:
+    """Unkeyed records take the one-call fast path under the accumulator's lock: from four
+    threads at once, every record lands exactly once, each thread's records keep their
+    order within a partition, and neither send() nor flush() waits for the loop."""
+    bootstrap = kafka_cluster_sync.bootstrap_servers
+    loop = get_loop_thread()
+    with KafkaProducer(bootstrap_servers=bootstrap, max_batch_size=2048) as producer:
+        warm = producer.send("t", b"warm").get(10)
+        hops, wakeups = loop.hops, loop.wakeups
+        assert producer._fast_append is not None
+        results: dict[int, list[RecordMetadata]] = {}
+
+        def sender(n: int) -> None:
+            futures = [producer.send("t", b"%d-%d" % (n, i)) for i in range(2000)]
+            producer.flush()
+            results[n] = [f.get(20) for f in futures]
+
+        threads = [threading.Thread(target=sender, args=(n,)) for n in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        assert loop.hops == hops, "send() or flush() waited for the loop"
+        assert loop.wakeups - wakeups < 8000 // 10, "a wakeup per record"
+    offsets: dict[int, list[int]] = {warm.partition: [warm.offset]}
+    for mds in results.values():
+        for md in mds:
+            offsets.setdefault(md.partition, []).append(md.offset)
+    assert len(offsets) > 1, "the sticky partitioner never moved on"
+    for partition, taken in offsets.items():
+        # each offset of the partition holds exactly one of the records sent
+        assert sorted(taken) == list(range(len(taken)))
+        stored = dict(read_all(bootstrap, TopicPartition("t", partition), len(taken)))
+        for n, mds in results.items():
+            mine = [(i, md) for i, md in enumerate(mds) if md.partition == partition]
+            assert [md.offset for _, md in mine] == sorted(md.offset for _, md in mine)
+            for i, md in mine:  # what each future reports is where its own record is
+                assert stored[md.offset] == b"%d-%d" % (n, i)

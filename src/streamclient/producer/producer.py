@@ -253,10 +253,10 @@ class AIOKafkaProducer:
         # send()'s common case in one call (see producer/fastpath.py): records that the
         # default partitioner leaves to the sticky partition, without serializers or a
         # transaction; the blocking facade's locked accumulator goes the general way
+        self._fast_eligible = (self._default_partitioner and self._key_serializer is None
+                               and self._value_serializer is None and self._txn is None)
         self._fast_append: Callable[..., FutureRecordMetadata | None] | None = None
-        if (self._default_partitioner and self._key_serializer is None
-                and self._value_serializer is None and self._txn is None
-                and type(self._accumulator) is RecordAccumulator):
+        if self._fast_eligible and type(self._accumulator) is RecordAccumulator:
             self._fast_append = self._accumulator.fast_appender(self._view).append
         self._state = _NEW
         self._owner: int | None = None

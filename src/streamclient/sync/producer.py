@@ -213,6 +213,10 @@ class KafkaProducer:
         self._closing: anyio.Event | None = None
         self._closed = False
         self._wake_pending = False
+        # send()'s common case in one call, as in the async producer; under the lock here
+        self._fast_append: Callable[..., FutureRecordMetadata | None] | None = None
+        if self._aio._fast_eligible:
+            self._fast_append = self._acc.fast_appender(self._view).append
         started: concurrent.futures.Future[None] = concurrent.futures.Future()
         self._lifetime = self._loop.submit(self._live, started)
         started.result()
@@ -278,6 +282,14 @@ class KafkaProducer:
         ``IllegalOperation`` on a transactional producer outside a transaction.
         """
         self._check_open()
+        fast = self._fast_append
+        if fast is not None and key is None and partition is None and headers is None:
+            # a wakeup already scheduled (_wake_pending) runs a sender pass after this
+            # append, so a queue of several batches needs no other
+            with self._acc.lock:
+                handle = fast(topic, timestamp_ms, None, value, self._wake_pending)
+            if handle is not None:
+                return FutureRecord(handle, self)
         aio = self._aio
         key, value = aio._serialize(key, value)
         tm = self._txn
