@@ -141,8 +141,8 @@ AIOKAFKA_COMPUTED = {("producer", "acks"), ("producer", "partitioner"),
 # aiokafka's RoundRobinPartitionAssignor
 AIOKAFKA_SAME = {("consumer", "partition_assignment_strategy")}
 
-_SASL = ("Accepted for aiokafka compatibility; SASL is not implemented yet, so the "
-         "`SASL_PLAINTEXT`/`SASL_SSL` protocols are refused when the client is built.")
+_KERBEROS = ("Accepted for aiokafka compatibility and unused: GSSAPI (Kerberos) is not "
+             "supported, and choosing it is refused when the client is built.")
 
 # Field descriptions: "Class.field" for one class, "field" for every class that has it.
 DESCRIPTIONS: dict[str, str] = {
@@ -161,20 +161,26 @@ DESCRIPTIONS: dict[str, str] = {
     "api_version": "Deprecated by aiokafka 0.13 and ignored; passing a value other than "
         "`None`/`\"auto\"` warns (`DeprecationWarning`). Versions are negotiated per "
         "connection with ApiVersions.",
-    "security_protocol": "`PLAINTEXT` or `SSL` (TLS with `ssl_context`).",
-    "ssl_context": "The `ssl.SSLContext` for `SSL`; required with it.",
+    "security_protocol": "`PLAINTEXT`, `SSL` (TLS with `ssl_context`), `SASL_PLAINTEXT` "
+        "(SASL authentication) or `SASL_SSL` (TLS first, then SASL); see "
+        "[security.md](security.md).",
+    "ssl_context": "The `ssl.SSLContext` for `SSL` and `SASL_SSL`; required with them.",
     "connections_max_idle_ms": "Close a connection idle for this long; `None` keeps idle "
         "connections open.",
     "retry_backoff_ms": "First delay before retrying a failed request or metadata "
         "refresh; it doubles per attempt up to `retry_backoff_max_ms`, with ±20 % jitter "
         "(KIP-580).",
     "retry_backoff_max_ms": "Upper bound of the exponential retry backoff.",
-    "sasl_mechanism": _SASL,
-    "sasl_plain_username": _SASL,
-    "sasl_plain_password": _SASL,
-    "sasl_kerberos_service_name": _SASL,
-    "sasl_kerberos_domain_name": _SASL,
-    "sasl_oauth_token_provider": _SASL + " (An `AbstractTokenProvider`.)",
+    "sasl_mechanism": "With `SASL_PLAINTEXT`/`SASL_SSL`: `PLAIN`, `SCRAM-SHA-256`, "
+        "`SCRAM-SHA-512` or `OAUTHBEARER` (`GSSAPI` is refused). A session lifetime the "
+        "broker sets (KIP-368) is honoured by re-authenticating on a new connection.",
+    "sasl_plain_username": "The user for `PLAIN` and `SCRAM-*` (required with them).",
+    "sasl_plain_password": "The password for `PLAIN` and `SCRAM-*` (required with them).",
+    "sasl_kerberos_service_name": _KERBEROS,
+    "sasl_kerberos_domain_name": _KERBEROS,
+    "sasl_oauth_token_provider": "For `OAUTHBEARER` (required with it): an "
+        "`AbstractTokenProvider`, whose `token()` is awaited at every authentication and "
+        "whose `extensions()` are sent with the token (KIP-342).",
     # --- producer --------------------------------------------------------------------------
     "acks": "How many replicas must have a record before the broker acknowledges it: `0` "
         "(none, no response), `1` (the leader), `-1`/`\"all\"` (every in-sync replica, at "
@@ -376,8 +382,11 @@ RULES: dict[str, list[tuple[str, str]]] = {
         ("`security_protocol` `SSL`/`SASL_SSL` needs `ssl_context`.",
          "TLS needs certificates to check; no default context is guessed (aiokafka's rule "
          "and message)."),
-        ("With a SASL protocol, `sasl_mechanism` must be a known one, and `PLAIN` needs "
-         "`sasl_plain_username` and `sasl_plain_password`.", "aiokafka's rules and messages."),
+        ("With a SASL protocol, `sasl_mechanism` must be a known one; `PLAIN` and `SCRAM-*` "
+         "need `sasl_plain_username` and `sasl_plain_password`, `OAUTHBEARER` a "
+         "`sasl_oauth_token_provider`; `GSSAPI` is refused.",
+         "aiokafka's rules and messages (aiokafka checks SCRAM and OAUTHBEARER only when it "
+         "connects); Kerberos is not implemented, which is better said before any I/O."),
         ("`compression_level` needs `compression_type` gzip, lz4 or zstd, and a level in that "
          "codec's range.", "A level only means something to the codec that reads it."),
         ("`max_batch_size` ≤ `buffer_memory`.",
@@ -401,7 +410,7 @@ RULES: dict[str, list[tuple[str, str]]] = {
     ],
     "ConsumerConfig": [
         ("`security_protocol` `SSL`/`SASL_SSL` needs `ssl_context`; SASL needs a known "
-         "`sasl_mechanism`, and `PLAIN` needs a username and password.",
+         "`sasl_mechanism` with its credentials (`GSSAPI` is refused).",
          "As for the producer (aiokafka's rules)."),
         ("`heartbeat_interval_ms` < `session_timeout_ms`.",
          "A member silent for a session is declared dead; a longer heartbeat interval would "
@@ -423,7 +432,7 @@ RULES: dict[str, list[tuple[str, str]]] = {
     ],
     "AdminConfig": [
         ("`security_protocol` `SSL`/`SASL_SSL` needs `ssl_context`; SASL needs a known "
-         "`sasl_mechanism`, and `PLAIN` needs a username and password.",
+         "`sasl_mechanism` with its credentials (`GSSAPI` is refused).",
          "As for the producer (aiokafka's rules)."),
         ("`retry_backoff_max_ms` ≥ `retry_backoff_ms` and `reconnect_backoff_max_ms` ≥ "
          "`reconnect_backoff_ms`.",

@@ -379,6 +379,34 @@ class OffsetOutOfRangeError(BrokerResponseError):
     errno = 1
 
 
+class LogTruncationError(OffsetOutOfRangeError):
+    """After a leader change the partition's log ends below the consumer's position: an
+    unclean election truncated records the consumer already read (KIP-320), and
+    ``auto_offset_reset`` is ``"none"``.  Java's ``LogTruncationException``.
+
+    ``fetch_offsets`` maps each partition to the position that ran past the new log;
+    ``divergent_offsets`` to the offset where the logs diverged (where to seek to read
+    what the new leader has), missing for a partition whose divergence point the broker
+    could not say.  The partitions wait until the application seeks them.
+    """
+
+    def __init__(
+        self, fetch_offsets: dict[Any, int], divergent_offsets: dict[Any, int]
+    ) -> None:
+        self.fetch_offsets = dict(fetch_offsets)
+        self.divergent_offsets = dict(divergent_offsets)
+        parts = ", ".join(
+            f"{tp}: position {offset}, diverged at "
+            + str(self.divergent_offsets.get(tp, "an unknown offset"))
+            for tp, offset in sorted(self.fetch_offsets.items())
+        )
+        super().__init__(f"log truncation detected ({parts})")
+
+
+# a subclass without its own code is not registered, so not listed automatically
+__all__.append("LogTruncationError")
+
+
 class CorruptRecordException(BrokerResponseError):
     """A record batch failed its CRC, its lengths or its framing."""
 
@@ -615,6 +643,15 @@ class LogDirNotFound(BrokerResponseError):
 
 class SaslAuthenticationFailed(BrokerResponseError):
     errno = 58
+
+
+class SaslServerSignatureError(SaslAuthenticationFailed):
+    """A SCRAM server's final signature does not verify: the server does not know the
+    password (or the exchange was tampered with), so the client must not trust it."""
+
+
+# a subclass without its own code is not registered, so not listed automatically
+__all__.append("SaslServerSignatureError")
 
 
 class UnknownProducerId(BrokerResponseError):

@@ -68,12 +68,13 @@ def test_constructor_rejects_bad_settings() -> None:
         AIOKafkaAdminClient(security_protocol="SSL")
     with pytest.raises(AdminConfigError, match="retry_backoff_max_ms"):
         AIOKafkaAdminClient(retry_backoff_ms=500, retry_backoff_max_ms=100)
-    # SASL settings are checked, then refused clearly: the cluster layer lacks SASL
+    # SASL settings are checked at construction (GSSAPI is refused there too)
     with pytest.raises(AdminConfigError, match="sasl_plain_username"):
         AIOKafkaAdminClient(security_protocol="SASL_PLAINTEXT")
-    with pytest.raises(ClusterConfigError, match="SASL"):
-        AIOKafkaAdminClient(security_protocol="SASL_PLAINTEXT", sasl_plain_username="u",
-                            sasl_plain_password="p")
+    with pytest.raises(AdminConfigError, match="GSSAPI"):
+        AIOKafkaAdminClient(security_protocol="SASL_PLAINTEXT", sasl_mechanism="GSSAPI")
+    AIOKafkaAdminClient(security_protocol="SASL_PLAINTEXT", sasl_plain_username="u",
+                        sasl_plain_password="p")
     with pytest.raises(ClusterConfigError, match="bootstrap_servers"):
         AIOKafkaAdminClient(bootstrap_servers="")
     AIOKafkaAdminClient(security_protocol="SSL", ssl_context=ssl.create_default_context())

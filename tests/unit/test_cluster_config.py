@@ -38,15 +38,16 @@ def test_bad_bootstrap_servers(bad: object) -> None:
 
 
 @pytest.mark.parametrize("protocol", ["SASL_PLAINTEXT", "SASL_SSL"])
-def test_sasl_is_rejected_clearly(protocol: str) -> None:
-    with pytest.raises(ValueError, match="SASL is not implemented"):
-        ClusterConfig(security_protocol=protocol)
+def test_sasl_needs_credentials(protocol: str) -> None:
+    # (SASL itself: tests/unit/test_sasl_config.py)
+    with pytest.raises(ValueError, match="sasl_plain_username"):
+        ClusterConfig(security_protocol=protocol, ssl_context=ssl.create_default_context())
 
 
 def test_security_settings() -> None:
     with pytest.raises(ClusterConfigError, match="ssl_context"):
         ClusterConfig(security_protocol="SSL")
-    with pytest.raises(KafkaConfigurationError, match="PLAINTEXT or SSL"):
+    with pytest.raises(KafkaConfigurationError, match="PLAINTEXT, SSL, SASL_PLAINTEXT or"):
         ClusterConfig(security_protocol="TLS")
     context = ssl.create_default_context()
     assert ClusterConfig(security_protocol="SSL", ssl_context=context).tls_context is context

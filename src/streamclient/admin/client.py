@@ -88,7 +88,7 @@ class AIOKafkaAdminClient:
                           "loop (asyncio or trio) that calls start()",
                           DeprecationWarning, stacklevel=2)
         config = AdminConfig.from_kwargs(**kwargs)
-        # built now so that a setting the cluster layer refuses (SASL) fails here
+        # built now so that a setting the cluster layer refuses fails here, not at start()
         self._d = Dispatcher(config, config.cluster_config())
         self._topics = TopicCalls(self._d)
         self._configs = ConfigCalls(self._d)

@@ -79,8 +79,8 @@ class AdminConfig(ClientConfig):
         """The cluster client's settings.
 
         Metadata requests never create topics: an admin asking about a topic must not
-        bring it into existence.  Raises ``ClusterConfigError`` for what the cluster
-        layer cannot do yet (SASL).
+        bring it into existence.  The SASL settings are carried over as they are
+        (``ClientConfig`` checked them).
         """
         return ClusterConfig.from_settings(self, allow_auto_topic_creation=False)
 

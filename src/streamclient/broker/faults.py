@@ -21,6 +21,9 @@ Typical use::
     rule = cluster.faults.control(ProduceRequest, error=6, times=2)   # NOT_LEADER twice
     ...
     assert rule.hits == 2
+
+:func:`unclean_election` is a fault of the cluster rather than of a request: a replica
+whose copy of a partition ends early takes over, and the records it never had are gone.
 """
 
 from __future__ import annotations
@@ -33,10 +36,18 @@ from typing import TYPE_CHECKING, Any, Literal
 from streamclient.errors import IllegalArgumentError
 
 if TYPE_CHECKING:
+    from streamclient.broker.state import ClusterState, PartitionState
     from streamclient.protocol.message import Message
     from streamclient.protocol.messages.request_header import RequestHeader
 
-__all__ = ["FaultAction", "FaultInjector", "FaultRule", "ObservedRequest", "Observer"]
+__all__ = [
+    "FaultAction",
+    "FaultInjector",
+    "FaultRule",
+    "ObservedRequest",
+    "Observer",
+    "unclean_election",
+]
 
 Drop = Literal["before", "after"]
 Responder = Callable[[Any, int], "Message"]
@@ -228,3 +239,28 @@ class FaultInjector:
                         self._rules.remove(rule)
                 return rule.action
         return None
+
+
+def unclean_election(state: ClusterState, topic: str, partition: int, *, to_node: int,
+                     truncate_to: int) -> PartitionState:
+    """An unclean leader election: ``to_node``, whose copy of the partition ended at
+    ``truncate_to``, becomes the leader with a new leader epoch, and every record from
+    ``truncate_to`` on is lost (the log is one copy in process, so it is cut for all).
+
+    Consumers that read past ``truncate_to`` must detect the divergence (KIP-320):
+    OffsetForLeaderEpoch for their old epoch now ends at ``truncate_to``.  ``to_node``
+    must be an alive replica other than the current leader and ``truncate_to`` a batch
+    boundary inside the log (``IllegalArgumentError`` otherwise, with nothing changed).
+    """
+    part = state.partition(topic, partition)
+    log = state.logs.partition(topic, partition)
+    if part is None or log is None:
+        raise IllegalArgumentError(f"{topic}-{partition} does not exist")
+    if to_node == part.leader:
+        raise IllegalArgumentError(f"node {to_node} already leads {topic}-{partition}: an "
+                                   "election needs another replica")
+    if to_node not in part.replicas or not state.is_alive(to_node):
+        raise IllegalArgumentError(f"node {to_node} is not an alive replica of "
+                                   f"{topic}-{partition} ({part.replicas})")
+    log.truncate_to(truncate_to)
+    return state.move_leader(topic, partition, to_node)

@@ -377,7 +377,7 @@ class ClusterClient:
                 host, port, ssl_context=self.config.tls_context,
                 client_id=self.config.client_id,
                 request_timeout_ms=self.config.request_timeout_ms,
-                connect_timeout_ms=self.config.connect_timeout_ms,
+                connect_timeout_ms=self.config.connect_timeout_ms, sasl=self.config.sasl,
             )
             wanted = self.metadata.request_topics()
             try:

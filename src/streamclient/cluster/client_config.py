@@ -22,6 +22,8 @@ from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from streamclient.errors import KafkaConfigurationError
 
+from .config import GSSAPI_UNSUPPORTED
+
 __all__ = ["SASL_MECHANISMS", "SECURITY_PROTOCOLS", "ClientConfig"]
 
 SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
@@ -118,12 +120,34 @@ class ClientConfig(BaseModel):
         if protocol in ("SASL_PLAINTEXT", "SASL_SSL"):
             if settings["sasl_mechanism"] not in SASL_MECHANISMS:
                 raise self._error(self._sasl_mechanism_message)
-            if settings["sasl_mechanism"] == "PLAIN" and (
+            mechanism = settings["sasl_mechanism"]
+            if mechanism == "PLAIN" and (
                 settings["sasl_plain_username"] is None
                 or settings["sasl_plain_password"] is None
             ):
                 raise self._error(
                     "sasl_plain_username and sasl_plain_password required for PLAIN sasl"
+                )
+            # aiokafka accepts GSSAPI; we have no Kerberos, and saying so now beats a
+            # failure at the first connection
+            if mechanism == "GSSAPI":
+                raise self._error(GSSAPI_UNSUPPORTED)
+            # SCRAM needs the same two settings (aiokafka fails only when connecting)
+            if mechanism.startswith("SCRAM-") and (
+                settings["sasl_plain_username"] is None
+                or settings["sasl_plain_password"] is None
+            ):
+                raise self._error(
+                    f"sasl_plain_username and sasl_plain_password required for {mechanism} "
+                    "sasl"
+                )
+            # aiokafka's check, made when its connection is built
+            if mechanism == "OAUTHBEARER" and not callable(
+                getattr(settings["sasl_oauth_token_provider"], "token", None)
+            ):
+                raise self._error(
+                    "sasl_oauth_token_provider needs to be provided implementing "
+                    "streamclient.abc.AbstractTokenProvider"
                 )
 
     def _cross_field_rules(self, explicit: set[str]) -> None:

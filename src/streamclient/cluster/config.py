@@ -14,12 +14,18 @@ from typing import Any, Final
 from streamclient._version import __version__
 from streamclient.errors import KafkaConfigurationError
 from streamclient.net.connection import parse_address
+from streamclient.net.sasl import SaslSettings
 
 __all__ = ["DEFAULT_PORT", "ClusterConfig", "ClusterConfigError", "parse_bootstrap_servers"]
 
 DEFAULT_PORT: Final = 9092
-_SECURITY_PROTOCOLS: Final = ("PLAINTEXT", "SSL")
+_SECURITY_PROTOCOLS: Final = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
 _SASL_PROTOCOLS: Final = ("SASL_PLAINTEXT", "SASL_SSL")
+_TLS_PROTOCOLS: Final = ("SSL", "SASL_SSL")
+#: why GSSAPI is refused at construction rather than failing at the first connect
+GSSAPI_UNSUPPORTED: Final = (
+    "sasl_mechanism='GSSAPI' (Kerberos) is not supported by streamclient; use PLAIN, "
+    "SCRAM-SHA-256, SCRAM-SHA-512 or OAUTHBEARER")
 
 
 class ClusterConfigError(KafkaConfigurationError, ValueError):
@@ -76,6 +82,11 @@ class ClusterConfig:
     ssl_context: ssl.SSLContext | None = None
     # Whether Metadata requests may create missing topics (the broker decides too)
     allow_auto_topic_creation: bool = True
+    # read only with SASL_PLAINTEXT / SASL_SSL (aiokafka's names and defaults)
+    sasl_mechanism: str = "PLAIN"
+    sasl_plain_username: str | None = None
+    sasl_plain_password: str | None = None
+    sasl_oauth_token_provider: Any = None
 
     def __post_init__(self) -> None:
         # validates, and fails early on a bad address
@@ -91,17 +102,29 @@ class ClusterConfig:
                 raise ClusterConfigError(f"{name} must not be negative")
         if self.connections_max_idle_ms is not None and self.connections_max_idle_ms < 0:
             raise ClusterConfigError("connections_max_idle_ms must be >= 0 or None")
-        if self.security_protocol in _SASL_PROTOCOLS:
-            raise ClusterConfigError(
-                f"security_protocol {self.security_protocol!r} is not supported yet: SASL is "
-                "not implemented in the cluster client; use PLAINTEXT or SSL")
         if self.security_protocol not in _SECURITY_PROTOCOLS:
             raise ClusterConfigError(
-                f"security_protocol must be PLAINTEXT or SSL, not {self.security_protocol!r}")
-        if self.security_protocol == "SSL" and self.ssl_context is None:
+                "security_protocol must be PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL, not "
+                f"{self.security_protocol!r}")
+        if self.security_protocol in _TLS_PROTOCOLS and self.ssl_context is None:
             raise ClusterConfigError("`ssl_context` is mandatory if security_protocol=='SSL'")
         if self.ssl_context is not None and not isinstance(self.ssl_context, ssl.SSLContext):
             raise ClusterConfigError("ssl_context must be an ssl.SSLContext")
+        # checks the SASL settings (raises for missing credentials)
+        _ = self.sasl
+
+    @property
+    def sasl(self) -> SaslSettings | None:
+        """The connections' SASL settings: only with SASL_PLAINTEXT / SASL_SSL."""
+        if self.security_protocol not in _SASL_PROTOCOLS:
+            return None
+        if self.sasl_mechanism == "GSSAPI":
+            raise ClusterConfigError(GSSAPI_UNSUPPORTED)
+        try:
+            return SaslSettings(self.sasl_mechanism, self.sasl_plain_username,
+                                self.sasl_plain_password, self.sasl_oauth_token_provider)
+        except ValueError as exc:
+            raise ClusterConfigError(str(exc)) from None
 
     @property
     def bootstrap_addresses(self) -> list[tuple[str, int]]:
@@ -109,8 +132,9 @@ class ClusterConfig:
 
     @property
     def tls_context(self) -> ssl.SSLContext | None:
-        """The context connections use: only with ``security_protocol="SSL"``."""
-        return self.ssl_context if self.security_protocol == "SSL" else None
+        """The context connections use: only with ``SSL`` and ``SASL_SSL`` (TLS first,
+        then SASL inside it)."""
+        return self.ssl_context if self.security_protocol in _TLS_PROTOCOLS else None
 
     @classmethod
     def from_settings(cls, settings: Any, **overrides: Any) -> ClusterConfig:

@@ -11,7 +11,9 @@ fetches: a broker answers one connection's requests in order, so a heartbeat que
 behind a 500 ms fetch would wait for it (aiokafka and the Java client do the same).
 
 Idle connections (no request for ``connections_max_idle_ms``, none in flight) are closed
-when the pool is next used, before the broker closes them from its side.  No task is
+when the pool is next used, before the broker closes them from its side.  A connection
+whose SASL session nears its end (KIP-368) stops counting as connected: the next ``get``
+opens a new one and the old one is closed once its responses are in.  No task is
 kept: everything happens in the tasks that call the pool.
 """
 
@@ -136,8 +138,13 @@ class ConnectionPool:
             raise NodeNotReadyError(f"node {slot.node_id} is not in the cluster metadata")
         old, slot.conn = slot.conn, None
         if old is not None and not old.closed:
-            # the broker moved to another address: the old connection leads nowhere useful
-            await old.close()
+            if old.reauthentication_due:
+                # KIP-368: its SASL session is ending; requests written on it still get
+                # their responses, new ones go to the connection opened below
+                await old.close_when_idle()
+            else:
+                # the broker moved to another address: the old connection leads nowhere
+                await old.close()
         wait = slot.retry_at - anyio.current_time()
         if slot.failures and wait > 0:
             await anyio.sleep(wait)
@@ -148,7 +155,7 @@ class ConnectionPool:
         conn = BrokerConnection(
             host, port, ssl_context=config.tls_context, client_id=config.client_id,
             request_timeout_ms=config.request_timeout_ms,
-            connect_timeout_ms=config.connect_timeout_ms,
+            connect_timeout_ms=config.connect_timeout_ms, sasl=config.sasl,
         )
         try:
             await conn.connect()
@@ -202,7 +209,7 @@ class ConnectionPool:
         for slot in list(self._slots.values()):
             conn = slot.conn
             if (conn is not None and not conn.closed and conn.in_flight == 0
-                    and slot.last_used <= cutoff):
+                    and (slot.last_used <= cutoff or conn.reauthentication_due)):
                 log.debug("closing idle connection to node %d", slot.node_id)
                 slot.conn = None
                 await conn.close()

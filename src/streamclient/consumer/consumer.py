@@ -152,7 +152,7 @@ class AIOKafkaConsumer:
             config,
             committed_lookup=None
             if self._coordinator is None
-            else self._coordinator.fetch_committed,
+            else self._coordinator.fetch_committed_positions,
         )
         self._fetcher.prepare()
 
@@ -403,12 +403,24 @@ class AIOKafkaConsumer:
     def last_poll_timestamp(self, partition: TopicPartition) -> int | None:
         return self._assigned_state(partition).last_poll_timestamp_ms
 
-    def seek(self, partition: TopicPartition, offset: int) -> None:
-        """Fetch ``partition`` from ``offset`` next."""
+    def seek(
+        self, partition: TopicPartition, offset: int, *, leader_epoch: int | None = None
+    ) -> None:
+        """Fetch ``partition`` from ``offset`` next.
+
+        ``leader_epoch`` (not in aiokafka; Java's ``OffsetAndMetadata.leaderEpoch``) is the
+        epoch of the record before ``offset``, as stored beside an offset: with it the
+        position is first checked against the leader's log (KIP-320), so a log truncated
+        below it is detected instead of read past.
+        """
         if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
             raise ValueError("Offset must be a positive integer")
+        if leader_epoch is not None and (
+            isinstance(leader_epoch, bool) or not isinstance(leader_epoch, int) or leader_epoch < 0
+        ):
+            raise ValueError("leader_epoch must be a non-negative integer or None")
         self._assigned_state(partition)
-        self._subscription.seek(partition, offset)
+        self._subscription.seek(partition, offset, leader_epoch)
         self._after_seek([partition])
 
     def _after_seek(self, partitions: Iterable[TopicPartition]) -> None:
@@ -461,13 +473,13 @@ class AIOKafkaConsumer:
         """Seek to the group's committed offsets; returns them (``None``: none)."""
         targets = self._seek_targets(partitions)
         coordinator = self._require_group()
-        committed = await coordinator.fetch_committed(targets)
+        committed = await coordinator.fetch_committed_positions(targets)
         result: dict[TopicPartition, int | None] = {}
         for tp in targets:
             found = committed.get(tp)
             result[tp] = None if found is None else found.offset
             if found is not None and self._subscription.is_assigned(tp):
-                self._subscription.seek(tp, found.offset)
+                self._subscription.seek(tp, found.offset, found.leader_epoch)
         self._after_seek(targets)
         return result
 

@@ -9,9 +9,14 @@ One task (owned by the consumer's task group) drives everything:
   again, and no fetch starts while the buffered bytes exceed ``fetch_max_bytes``);
 - positions: partitions without one get their committed offset (in a group) or a reset
   (ListOffsets by the ``auto_offset_reset`` policy), in a side task;
+- validation (KIP-320): after each metadata change every assigned partition learns its
+  leader and epoch; a position with an epoch whose leader changed is checked with
+  OffsetForLeaderEpoch (same side task) before it is fetched again, which detects a log
+  truncated by an unclean election (:mod:`streamclient.consumer.validation`);
 - errors the application must see (offset out of range with policy ``none``, no committed
-  offset with policy ``none``, authorization, corrupt data) are stored per partition and
-  raised by the next ``getone``/``getmany`` that covers it.
+  offset with policy ``none``, log truncation with policy ``none``, authorization,
+  corrupt data) are stored per partition and raised by the next ``getone``/``getmany``
+  that covers it.
 
 The application's side (:meth:`Fetcher.drain`, :meth:`Fetcher.fetched_records`,
 :meth:`Fetcher.next_record`) runs in the application's task and never blocks while
@@ -37,6 +42,7 @@ from streamclient.consumer.fetch_request import (
     response_partitions,
 )
 from streamclient.consumer.offsets import (
+    FetchPosition,
     ListedOffset,
     OffsetResetStrategy,
     list_offsets_request,
@@ -44,22 +50,35 @@ from streamclient.consumer.offsets import (
 )
 from streamclient.consumer.records import CompletedFetch, read_partition_response
 from streamclient.consumer.subscription import FetchState, SubscriptionState
+from streamclient.consumer.validation import (
+    ValidationOutcome,
+    ValidationResult,
+    apply_epoch_end_offset,
+    is_fatal,
+    offset_for_leader_epoch_request,
+    read_offset_for_leader_epoch,
+    supports_validation,
+    truncation_error,
+)
 from streamclient.errors import (
     KafkaError,
     KafkaTimeoutError,
+    LogTruncationError,
     NoOffsetForPartitionError,
     for_code,
 )
 from streamclient.protocol.messages.fetch import FetchRequest, FetchResponse
 from streamclient.protocol.messages.list_offsets import ListOffsetsRequest
-from streamclient.structs import ConsumerRecord, OffsetAndMetadata, TopicPartition
+from streamclient.protocol.messages.offset_for_leader_epoch import OffsetForLeaderEpochRequest
+from streamclient.structs import ConsumerRecord, TopicPartition
 
 __all__ = ["CommittedLookup", "Fetcher"]
 
 log = logging.getLogger(__name__)
 
-#: In a group, the coordinator's committed offsets for partitions without a position.
-CommittedLookup = Callable[[list[TopicPartition]], Awaitable[dict[TopicPartition, OffsetAndMetadata]]]
+#: In a group, the coordinator's committed offsets (with the committed leader epoch,
+#: when there is one) for partitions without a position.
+CommittedLookup = Callable[[list[TopicPartition]], Awaitable[dict[TopicPartition, FetchPosition]]]
 
 Records = dict[TopicPartition, list[ConsumerRecord[Any, Any]]]
 
@@ -83,9 +102,12 @@ class Fetcher:
         self._buffer_sizes: dict[TopicPartition, int] = {}
         self._buffered_bytes = 0
         self._errors: dict[TopicPartition, KafkaError] = {}
-        # partitions whose missing offset was reported (policy "none"): not looked up
-        # again until the application seeks or the assignment changes
+        # partitions whose missing offset or log truncation was reported (policy
+        # "none"): not looked up or validated again until the application sees the error,
+        # seeks, or the assignment changes
         self._stalled: set[TopicPartition] = set()
+        # (metadata version, assignment id) the partitions' leaders were last taken from
+        self._leaders_synced: tuple[int, int] | None = None
         self._stalled_assignment = -1
         self._in_flight: set[int] = set()
         self._positions_running = False
@@ -136,6 +158,7 @@ class Fetcher:
                     assert self._wakeup is not None
                     self._wakeup = anyio.Event()
                     await self._refresh_metadata()
+                    self._sync_leaders()
                     self._maybe_update_positions(tg)
                     self._send_fetches(tg)
                     await self._sleep(self._wakeup)
@@ -151,11 +174,28 @@ class Fetcher:
         except KafkaError as exc:
             log.debug("metadata refresh failed: %s", exc)
 
+    def _sync_leaders(self) -> None:
+        """Give each assigned partition its leader and epoch from metadata; a position
+        whose leader changed then awaits validation (Java checks on every metadata
+        update too).  Only runs when metadata or the assignment changed."""
+        metadata = self._client.metadata
+        key = (metadata.version, self._subs.assignment_id)
+        if key == self._leaders_synced:
+            return
+        self._leaders_synced = key
+        for tp in self._subs.assigned_partitions():
+            info = metadata.partition(tp)
+            if info is not None:
+                self._subs.update_leader(tp, info.leader, info.leader_epoch)
+
     async def _sleep(self, wakeup: anyio.Event) -> None:
         now = self._client.now_ms()
         delay_ms = float(self._client.metadata.time_to_next_update(now))
         if self._positions_pending():
             delay_ms = min(delay_ms, max(0, self._next_positions_ms - now))
+        retry_validation_ms = self._subs.next_validation_ms()
+        if retry_validation_ms is not None:
+            delay_ms = min(delay_ms, max(0, retry_validation_ms - now))
         # never spin: an update that is "due" but cannot run yet waits the backoff
         delay_ms = max(delay_ms, 1.0)
         with anyio.move_on_after(min(delay_ms, 60_000) / 1000):
@@ -165,9 +205,13 @@ class Fetcher:
 
     def _positions_pending(self) -> bool:
         self._clear_stalled_if_reassigned()
+        now = self._client.now_ms()
         return bool(
             [tp for tp in self._subs.initializing_partitions() if tp not in self._stalled]
-            or self._subs.partitions_needing_reset(self._client.now_ms())
+            or self._subs.partitions_needing_reset(now)
+            or any(
+                tp not in self._stalled for tp in self._subs.partitions_needing_validation(now)
+            )
         )
 
     def _clear_stalled_if_reassigned(self) -> None:
@@ -187,6 +231,7 @@ class Fetcher:
         try:
             ok = await self._committed_positions()
             ok = await self._reset_positions() and ok
+            ok = await self._validate_positions() and ok
         except KafkaError as exc:
             log.warning("looking up fetch positions failed: %s", exc)
             ok = False
@@ -201,7 +246,7 @@ class Fetcher:
         pending = [tp for tp in self._subs.initializing_partitions() if tp not in self._stalled]
         if not pending:
             return True
-        committed: dict[TopicPartition, OffsetAndMetadata] = {}
+        committed: dict[TopicPartition, FetchPosition] = {}
         if self._committed_lookup is not None:
             committed = await self._committed_lookup(pending)
         for tp in pending:
@@ -211,7 +256,8 @@ class Fetcher:
                 continue  # seeked while the lookup was out
             found = committed.get(tp)
             if found is not None and found.offset >= 0:
-                self._subs.seek(tp, found.offset)
+                # with the committed leader epoch, the position is validated first
+                self._subs.seek(tp, found.offset, found.leader_epoch)
             elif self._subs.default_reset_strategy is OffsetResetStrategy.NONE:
                 self._stalled.add(tp)
                 self._errors[tp] = NoOffsetForPartitionError(tp)
@@ -235,6 +281,8 @@ class Fetcher:
                 log.debug("ListOffsets to node %s failed: %s", node, exc)
                 found, failed = {}, dict.fromkeys(parts, type(exc))
             for tp, listed in found.items():
+                if listed.leader_epoch is not None:
+                    self._client.metadata.update_last_seen_epoch_if_newer(tp, listed.leader_epoch)
                 self._subs.complete_reset(tp, resets[tp], listed.offset, listed.leader_epoch)
             retry_at = self._client.now_ms() + self._config.retry_backoff_ms
             for tp, error_type in failed.items():
@@ -243,6 +291,86 @@ class Fetcher:
                     self._client.metadata.request_update()
                 self._subs.reset_failed(tp, retry_at)
         return ok
+
+    async def _validate_positions(self) -> bool:
+        """OffsetForLeaderEpoch for every partition awaiting validation, per leader."""
+        pending = {
+            tp: position
+            for tp, position in self._subs.partitions_needing_validation(
+                self._client.now_ms()
+            ).items()
+            if tp not in self._stalled
+        }
+        if not pending:
+            return True
+        ok = True
+        by_node: dict[int, list[TopicPartition]] = {}
+        for tp in pending:
+            leader = self._subs.state(tp).current_leader
+            if leader is None or leader < 0:
+                self._client.metadata.request_update()
+                ok = False
+                continue
+            by_node.setdefault(leader, []).append(tp)
+        truncated: list[ValidationResult] = []
+        for node, parts in by_node.items():
+            ok = await self._validate_on(node, {tp: pending[tp] for tp in parts}, truncated) and ok
+        if truncated:
+            error = truncation_error(truncated)
+            for result in truncated:
+                self._stalled.add(result.tp)
+                self._errors[result.tp] = error
+        return ok
+
+    async def _validate_on(
+        self,
+        node: int,
+        positions: dict[TopicPartition, FetchPosition],
+        truncated: list[ValidationResult],
+    ) -> bool:
+        subs = self._subs
+        try:
+            if not supports_validation(await self._client.api_versions(node)):
+                # Java skips validation against a broker that cannot answer a consumer
+                for tp in positions:
+                    subs.complete_validation(tp)
+                return True
+            version = await self._client.version_for(node, OffsetForLeaderEpochRequest)
+            # the assignment may have changed while we awaited the connection
+            positions = {tp: pos for tp, pos in positions.items() if subs.is_assigned(tp)}
+            if not positions:
+                return True
+            request = offset_for_leader_epoch_request(
+                {tp: (pos, subs.state(tp).current_leader_epoch) for tp, pos in positions.items()}
+            )
+            response = await self._client.send(node, request, version)
+            found, failed = read_offset_for_leader_epoch(response)
+        except KafkaError as exc:
+            log.debug("OffsetForLeaderEpoch to node %s failed: %s", node, exc)
+            found, failed = {}, dict.fromkeys(positions, type(exc))
+        for tp, end in found.items():
+            requested = positions.get(tp)
+            if requested is None or not subs.is_assigned(tp):
+                continue
+            result = apply_epoch_end_offset(subs, tp, requested, end)
+            if result.outcome is ValidationOutcome.TRUNCATED:
+                truncated.append(result)
+        retry_at = self._client.now_ms() + self._config.retry_backoff_ms
+        missing = [tp for tp in positions if tp not in found and tp not in failed]
+        problems: list[tuple[TopicPartition, type[KafkaError]]] = list(failed.items())
+        problems += [(tp, KafkaError) for tp in missing]  # a partition the answer left out
+        for tp, error_type in problems:
+            if not subs.is_assigned(tp):
+                continue
+            if is_fatal(error_type):
+                self._stalled.add(tp)
+                self._errors[tp] = error_type(tp.topic)
+                continue
+            # FENCED/UNKNOWN_LEADER_EPOCH, NOT_LEADER, …: our view of the leader is off
+            log.debug("validating %s on node %s: %s, retrying", tp, node, error_type.__name__)
+            self._client.metadata.request_update()
+            subs.validation_failed(tp, retry_at)
+        return not failed and not missing
 
     def _group_by_leader(self, tps: Iterable[TopicPartition]) -> dict[int, list[TopicPartition]]:
         by_node: dict[int, list[TopicPartition]] = {}
@@ -315,7 +443,10 @@ class Fetcher:
                 if not self._subs.is_assigned(tp) or self._subs.has_valid_position(tp):
                     return True
                 if tp in self._errors:
-                    raise self._errors.pop(tp)
+                    error = self._errors.pop(tp)
+                    if isinstance(error, LogTruncationError):
+                        error = self._take_truncations(error, (tp,))
+                    raise error
                 self._check_fatal()
                 assert self._positions_event is not None
                 await self._positions_event.wait()
@@ -392,6 +523,8 @@ class Fetcher:
             position = subs.position(tp) if subs.is_assigned(tp) else None
             if position is None or position.offset != fetch_offset:
                 continue  # seeked, reset or revoked while the fetch was out
+            if not subs.has_valid_position(tp):
+                continue  # awaiting validation: the answer may come from a diverged log
             decision = read_partition_response(
                 tp,
                 data,
@@ -462,9 +595,34 @@ class Fetcher:
             if partitions and tp not in partitions:
                 continue
             error = self._errors.pop(tp)
-            if self._subs.is_assigned(tp):
-                self.wake()
-                raise error
+            if not self._subs.is_assigned(tp):
+                continue
+            if isinstance(error, LogTruncationError):
+                error = self._take_truncations(error, partitions)
+            self.wake()
+            raise error
+
+    def _take_truncations(
+        self, error: LogTruncationError, partitions: Collection[TopicPartition]
+    ) -> LogTruncationError:
+        """The truncations of every partition asked for, as one error.  Raising it lets
+        those partitions be validated again, so (as in Java) each later poll raises it
+        again until the application seeks them."""
+        for tp in error.fetch_offsets:
+            if not partitions or tp in partitions:
+                if self._errors.get(tp) is error:
+                    del self._errors[tp]
+                self._stalled.discard(tp)
+        covered = {
+            tp: offset
+            for tp, offset in error.fetch_offsets.items()
+            if not partitions or tp in partitions
+        }
+        if covered == error.fetch_offsets:
+            return error
+        return LogTruncationError(
+            covered, {tp: o for tp, o in error.divergent_offsets.items() if tp in covered}
+        )
 
     def _discard(self, tp: TopicPartition) -> None:
         self._buffer.pop(tp, None)

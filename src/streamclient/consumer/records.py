@@ -33,7 +33,7 @@ from typing import Any
 
 from streamclient._native import native_impl
 from streamclient.consumer.offsets import FetchPosition, OffsetResetStrategy
-from streamclient.consumer.subscription import SubscriptionState
+from streamclient.consumer.subscription import FetchState, SubscriptionState
 from streamclient.errors import (
     CorruptRecordException,
     FencedLeaderEpochError,
@@ -201,7 +201,8 @@ class CompletedFetch:
 
         Returns nothing and marks this fetch exhausted when the partition is no longer
         fetchable at the offset this fetch started from (it was seeked, reset, revoked or
-        reassigned meanwhile): those records belong to a position nobody holds any more.
+        reassigned meanwhile, or awaits validation after a leader change): those records
+        belong to a position nobody holds any more.
         A paused partition keeps its data for later.
         """
         if not positions.is_assigned(self.tp):
@@ -214,7 +215,10 @@ class CompletedFetch:
         if (
             position is None
             or position.offset != self.next_fetch_offset
-            or (state.pending_revocation)
+            or state.pending_revocation
+            # the leader changed since this was fetched (KIP-320): what follows the
+            # position may be gone from the new leader's log; refetched once validated
+            or state.fetch_state is not FetchState.FETCHING
         ):
             self.exhausted = True
             return []

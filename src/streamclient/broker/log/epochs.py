@@ -63,5 +63,12 @@ class LeaderEpochCache:
         if self._start_offsets and self._start_offsets[0] < log_start_offset:
             self._start_offsets[0] = log_start_offset
 
+    def truncate_from_end(self, end_offset: int) -> None:
+        """Forget the epochs that start at or after ``end_offset`` (the log was cut there:
+        they wrote nothing that is left)."""
+        i = bisect_left(self._start_offsets, end_offset)
+        del self._epochs[i:]
+        del self._start_offsets[i:]
+
     def entries(self) -> list[tuple[int, int]]:
         return list(zip(self._epochs, self._start_offsets, strict=True))

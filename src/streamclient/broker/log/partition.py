@@ -32,6 +32,7 @@ from streamclient.broker.log.results import (
 )
 from streamclient.broker.log.store import LogStore, Segment
 from streamclient.broker.log.waiters import DataWaiter, WaiterSet, wait_for_data
+from streamclient.errors import IllegalArgumentError
 
 if TYPE_CHECKING:
     from streamclient.broker.producer_state import CompletedTxn
@@ -78,7 +79,15 @@ class PartitionLog:
         """
         segments = self._store.segments
         self._log_start_offset = segments[0].base_offset
-        for segment in segments:
+        self._replay_batches(assign_epochs=True)
+        self._high_watermark = self._log_end_offset
+        self._unreplicated.clear()
+        self.leader_epoch = max(0, self.epochs.latest_epoch)
+
+    def _replay_batches(self, *, assign_epochs: bool) -> None:
+        """Rebuild producer state and the aborted-transaction index (and, when asked, the
+        epoch cache) from the stored batch headers; the log end follows the last batch."""
+        for segment in self._store.segments:
             for loc in segment.batches_from(0):
                 data = segment.read(loc.position, loc.size)
                 header = batches.read_header(data)
@@ -93,11 +102,44 @@ class PartitionLog:
                         self._complete_txn(completed)
                 else:
                     self.producers.replay_batch(header, loc.base_offset, loc.last_offset)
-                self.epochs.assign(header.partition_leader_epoch, loc.base_offset)
+                if assign_epochs:
+                    self.epochs.assign(header.partition_leader_epoch, loc.base_offset)
                 self._log_end_offset = loc.next_offset
-        self._high_watermark = self._log_end_offset
+
+    def truncate_to(self, offset: int) -> None:
+        """Drop every record from ``offset`` on, as a replica does when it follows a leader
+        whose log is shorter (an unclean election): the log end and high watermark come
+        down to ``offset``, epochs that started there are forgotten, and producer state and
+        the aborted index are rebuilt from what is left.  ``offset`` must be a batch
+        boundary between the log start and the log end (``IllegalArgumentError``)."""
+        if not self._log_start_offset <= offset <= self._log_end_offset:
+            raise IllegalArgumentError(
+                f"cannot truncate {self.topic}-{self.partition} to {offset}: the log holds "
+                f"{self._log_start_offset}..{self._log_end_offset}")
+        if offset == self._log_end_offset:
+            return
+        segment = self._store.segment_for(offset)
+        loc = None if segment is None else segment.find(offset)
+        if loc is not None and loc.base_offset < offset <= loc.last_offset:
+            raise IllegalArgumentError(
+                f"cannot truncate {self.topic}-{self.partition} to {offset}: it is inside "
+                f"the batch {loc.base_offset}..{loc.last_offset}")
+        self._store.truncate_to(offset)
+        self.epochs.truncate_from_end(offset)
+        self.producers = producer_state.ProducerStateManager()
+        self._aborted.clear()
+        self._aborted_last_offsets.clear()
         self._unreplicated.clear()
-        self.leader_epoch = max(0, self.epochs.latest_epoch)
+        self._replay_batches(assign_epochs=False)
+        if self._log_start_offset:
+            self.producers.truncate_before(self._log_start_offset)
+        self._log_end_offset = offset
+        self._high_watermark = min(self._high_watermark, offset)
+        # completed transactions whose markers are still above the watermark hold the
+        # last stable offset back, as after an append
+        self._unreplicated = [t for t in self._unreplicated if t.last_offset >= self._high_watermark]
+        self._positions = {node: min(pos, offset) for node, pos in self._positions.items()}
+        self._waiters.wake_all()
 
     # -- watermarks -------------------------------------------------------------------------
     @property

@@ -52,7 +52,12 @@ from streamclient.consumer.group.membership import (
     GroupMembership,
     MemberState,
 )
-from streamclient.consumer.offsets import offset_fetch_request, read_offset_fetch
+from streamclient.consumer.offsets import (
+    CommittedOffsets,
+    FetchPosition,
+    offset_fetch_request,
+    read_offset_fetch,
+)
 from streamclient.consumer.subscription import SubscriptionState
 from streamclient.errors import (
     GroupAuthorizationFailedError,
@@ -487,6 +492,19 @@ class GroupCoordinator:
                     log.warning("group %r: auto-commit failed: %s", self.group_id, exc)
         return interval
 
+    def _position_epochs(self, offsets: dict[TopicPartition, Any]) -> dict[TopicPartition, int]:
+        """The leader epoch to commit beside each offset that is the partition's current
+        position (as Java commits ``allConsumed()``), so whoever resumes from it can
+        detect a log truncated below it (KIP-320).  Other offsets go without one."""
+        epochs = self._subs.consumed_leader_epochs()
+        return {
+            tp: epoch
+            for tp, epoch in epochs.items()
+            if tp in offsets
+            and (position := self._subs.position(tp)) is not None
+            and position.offset == offsets[tp].offset
+        }
+
     async def commit_offsets(self, offsets: dict[TopicPartition, Any]) -> None:
         """OffsetCommit with the member's generation; retriable errors are retried (a
         moved coordinator is looked up again) until ``request_timeout_ms`` has passed."""
@@ -494,9 +512,10 @@ class GroupCoordinator:
             return
         membership = self.membership
         last_error: KafkaError | None = None
+        leader_epochs = self._position_epochs(offsets)
         with anyio.move_on_after(self._config.request_timeout_ms / 1000):
             while True:
-                request = membership.commit_request(offsets)
+                request = membership.commit_request(offsets, leader_epochs)
                 try:
                     response = await self._send(request)
                 except KafkaError as exc:
@@ -530,9 +549,22 @@ class GroupCoordinator:
         self, partitions: Iterable[TopicPartition]
     ) -> dict[TopicPartition, OffsetAndMetadata]:
         """The group's committed offsets (partitions without one are left out)."""
-        wanted = list(partitions)
+        return (await self._fetch_committed(list(partitions))).offsets
+
+    async def fetch_committed_positions(
+        self, partitions: Iterable[TopicPartition]
+    ) -> dict[TopicPartition, FetchPosition]:
+        """The committed offsets as fetch positions, each with the leader epoch committed
+        beside it (KIP-320: the consumer validates such a position before fetching)."""
+        answer = await self._fetch_committed(list(partitions))
+        return {
+            tp: FetchPosition(found.offset, answer.leader_epochs.get(tp))
+            for tp, found in answer.offsets.items()
+        }
+
+    async def _fetch_committed(self, wanted: list[TopicPartition]) -> CommittedOffsets:
         if not wanted:
-            return {}
+            return CommittedOffsets({}, {}, set())
         last_error: KafkaError | None = None
         with anyio.move_on_after(self._config.request_timeout_ms / 1000):
             while True:
@@ -547,7 +579,7 @@ class GroupCoordinator:
                     continue
                 answer = read_offset_fetch(response, self.group_id)
                 if answer.error is None:
-                    return answer.offsets
+                    return answer
                 if not answer.retry:
                     raise answer.error
                 if answer.coordinator_moved:
