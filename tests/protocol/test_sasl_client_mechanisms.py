@@ -8,6 +8,7 @@ import hmac
 
 import pytest
 from kafka.net.sasl.scram import ScramClient  # kafka-python's own SCRAM client
+from tests import rfc7677
 
 from streamclient.errors import SaslAuthenticationFailed, SaslServerSignatureError
 from streamclient.protocol.sasl import (
@@ -17,14 +18,12 @@ from streamclient.protocol.sasl import (
     escape_saslname,
 )
 
-# RFC 7677 section 3: user "user", password "pencil"
-RFC_CLIENT_NONCE = "rOprNGfwEbeRWgbNEkqO"
-RFC_CLIENT_FIRST = b"n,,n=user,r=rOprNGfwEbeRWgbNEkqO"
-RFC_SERVER_FIRST = (b"r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,"
-                    b"s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096")
-RFC_CLIENT_FINAL = (b"c=biws,r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,"
-                    b"p=dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ=")
-RFC_SERVER_FINAL = b"v=6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4="
+# RFC 7677 section 3 (tests/rfc7677.py)
+RFC_CLIENT_NONCE = rfc7677.CLIENT_NONCE
+RFC_CLIENT_FIRST = rfc7677.CLIENT_FIRST
+RFC_SERVER_FIRST = rfc7677.SERVER_FIRST
+RFC_CLIENT_FINAL = rfc7677.CLIENT_FINAL
+RFC_SERVER_FINAL = rfc7677.SERVER_FINAL
 
 
 def rfc_scram() -> ScramMechanism:

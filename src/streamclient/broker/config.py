@@ -9,7 +9,8 @@ which the CreateTopics/AlterConfigs handlers pass through as the error message.
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable, Mapping
+import ssl
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -245,6 +246,23 @@ class BrokerConfig:
     log_retention_check_interval_ms: int = 300000
     # topic configs applied to every new topic before its own overrides
     topic_defaults: Mapping[str, str] = field(default_factory=dict)
+    # SASL mechanisms every listener requires (`sasl.enabled.mechanisms`): `PLAIN`,
+    # `SCRAM-SHA-256`, `SCRAM-SHA-512`, `OAUTHBEARER` (unsecured JWS tokens), as a
+    # sequence or a comma-separated string; empty: no SASL
+    sasl_enabled_mechanisms: Sequence[str] = ()
+    # users at start, name -> password: PLAIN checks the password, and each gets salted
+    # SCRAM-SHA-256 and SCRAM-SHA-512 credentials (AlterUserScramCredentials adds more)
+    sasl_users: Mapping[str, str] = field(default_factory=dict)
+    # iterations of the SCRAM credentials made from `sasl_users` (Kafka's minimum 4096)
+    scram_iterations: int = 4096
+    # KIP-368 `connections.max.reauth.ms`: the SASL session lifetime SaslAuthenticate v1+
+    # reports; a request after it ends closes the connection unless the client
+    # re-authenticates; 0: sessions do not expire
+    connections_max_reauth_ms: int = 0
+    ssl_context: ssl.SSLContext | None = None
+    """Server-side TLS on every listener: `SSL`, or `SASL_SSL` with SASL mechanisms; a
+    server context holding the broker's certificate (`load_cert_chain`); `None`: no
+    TLS."""
 
     def __post_init__(self) -> None:
         for name in ("num_partitions", "default_replication_factor",
@@ -256,6 +274,46 @@ class BrokerConfig:
         if self.socket_request_max_bytes < 1024:
             raise InvalidConfigError("socket.request.max.bytes must be at least 1024")
         validate_topic_configs(self.topic_defaults)
+        self._check_security()
+
+    def _check_security(self) -> None:
+        from streamclient.broker.sasl import MIN_SCRAM_ITERATIONS, SUPPORTED_MECHANISMS
+
+        mechanisms = self.sasl_enabled_mechanisms
+        if isinstance(mechanisms, str):
+            mechanisms = [m.strip() for m in mechanisms.split(",") if m.strip()]
+        mechanisms = tuple(str(m).strip().upper() for m in mechanisms)
+        for mechanism in mechanisms:
+            if mechanism not in SUPPORTED_MECHANISMS:
+                raise InvalidConfigError(
+                    f"sasl.enabled.mechanisms: {mechanism!r} is not one of "
+                    f"{', '.join(SUPPORTED_MECHANISMS)}")
+        if len(set(mechanisms)) != len(mechanisms):
+            raise InvalidConfigError("sasl.enabled.mechanisms lists a mechanism twice")
+        # frozen: normalised once here, so every reader sees a tuple of names
+        object.__setattr__(self, "sasl_enabled_mechanisms", mechanisms)
+        for name, password in self.sasl_users.items():
+            if not isinstance(name, str) or not name or not isinstance(password, str):
+                raise InvalidConfigError(
+                    f"sasl_users: {name!r} needs a non-empty name and a string password")
+        if self.sasl_users and not mechanisms:
+            raise InvalidConfigError("sasl_users is set but sasl_enabled_mechanisms is "
+                                     "empty: the listeners would not ask for them")
+        if self.scram_iterations < MIN_SCRAM_ITERATIONS:
+            raise InvalidConfigError(
+                f"scram_iterations must be at least {MIN_SCRAM_ITERATIONS}")
+        if self.connections_max_reauth_ms < 0:
+            raise InvalidConfigError("connections.max.reauth.ms must be at least 0")
+        if self.ssl_context is not None and not isinstance(self.ssl_context, ssl.SSLContext):
+            raise InvalidConfigError("ssl_context must be an ssl.SSLContext")
+
+    @property
+    def security_protocol(self) -> str:
+        """The listeners' protocol as Kafka names it."""
+        sasl = bool(self.sasl_enabled_mechanisms)
+        if self.ssl_context is not None:
+            return "SASL_SSL" if sasl else "SSL"
+        return "SASL_PLAINTEXT" if sasl else "PLAINTEXT"
 
     def kafka_configs(self, node_id: int, listener: str) -> dict[str, tuple[str, ConfigType]]:
         """The broker resource as DescribeConfigs shows it: name -> (value, type)."""
@@ -263,8 +321,10 @@ class BrokerConfig:
         values: dict[str, tuple[str, ConfigType]] = {
             "broker.id": (str(node_id), _T.INT),
             "node.id": (str(node_id), _T.INT),
-            "listeners": (f"PLAINTEXT://{listener}", _T.STRING),
-            "advertised.listeners": (f"PLAINTEXT://{listener}", _T.STRING),
+            "listeners": (f"{self.security_protocol}://{listener}", _T.STRING),
+            "advertised.listeners": (f"{self.security_protocol}://{listener}", _T.STRING),
+            "sasl.enabled.mechanisms": (",".join(self.sasl_enabled_mechanisms), _T.LIST),
+            "connections.max.reauth.ms": (str(self.connections_max_reauth_ms), _T.LONG),
             "auto.create.topics.enable": (b(self.auto_create_topics_enable), _T.BOOLEAN),
             "delete.topic.enable": (b(self.delete_topic_enable), _T.BOOLEAN),
             "num.partitions": (str(self.num_partitions), _T.INT),

@@ -11,20 +11,29 @@ above ``max_frame_bytes``, a frame that does not decode, an unknown API key, a v
 handler serves (except ApiVersions, answered at v0 with UNSUPPORTED_VERSION as KIP-511
 asks), and a response that fails to encode.  A handler that raises gets an
 UNKNOWN_SERVER_ERROR response and the error is recorded; the connection stays up.
+
+The listener speaks what the broker config asks for: plaintext, TLS (``ssl_context``),
+SASL (``sasl_enabled_mechanisms``) or both.  On a SASL listener each connection has a
+:class:`~streamclient.broker.authenticator.ConnectionAuthenticator` that sees every request
+first and decides what is served before authentication, and when a session has expired;
+fault injection applies only to the requests it lets through.
 """
 
 from __future__ import annotations
 
 import itertools
 import logging
+import ssl
 import struct
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import anyio
-from anyio.abc import SocketAttribute, SocketStream, TaskStatus
+from anyio.abc import ByteStream, Listener, SocketAttribute, TaskStatus
 from anyio.streams.buffered import BufferedByteReceiveStream
+from anyio.streams.tls import TLSListener
 
+from streamclient.broker.authenticator import ConnectionAuthenticator
 from streamclient.broker.error_response import error_response
 from streamclient.broker.handlers.registry import REGISTRY, RequestContext
 from streamclient.errors import ProtocolDecodeError
@@ -48,6 +57,7 @@ DEFAULT_MAX_FRAME_BYTES = 100 * 1024 * 1024
 API_VERSIONS_KEY = 18
 UNSUPPORTED_VERSION = 35
 UNKNOWN_SERVER_ERROR = -1
+FAILED_AUTHENTICATION_DELAY_S = 0.1
 
 _SIZE = struct.Struct(">i")
 _connection_ids = itertools.count(1)
@@ -57,6 +67,18 @@ ErrorSink = Callable[[BaseException], None]
 
 class _CloseConnection(Exception):
     """Ends one connection; the reason has been logged."""
+
+
+class _QuietTLSListener(TLSListener):
+    """A failed TLS handshake (a client that does not trust our certificate) is the
+    client's problem: log one line, not anyio's traceback at error level."""
+
+    @staticmethod
+    async def handle_handshake_error(exc: BaseException, stream: Any) -> None:
+        await anyio.aclose_forcefully(stream)
+        if isinstance(exc, anyio.get_cancelled_exc_class()) or not isinstance(exc, Exception):
+            raise exc
+        log.warning("TLS handshake failed: %s", exc)
 
 
 class BrokerNode:
@@ -75,6 +97,9 @@ class BrokerNode:
         self._stopped = anyio.Event()
         self._stopped.set()
         self.connections = 0  # open connections, for tests
+        # successful SASL authentications and KIP-368 re-authentications, for tests
+        self.sasl_logins = 0
+        self.sasl_reauthentications = 0
 
     @property
     def running(self) -> bool:
@@ -86,13 +111,17 @@ class BrokerNode:
             raise RuntimeError(f"node {self.node_id} is already running")
         self._stopped = anyio.Event()
         try:
-            listener = await anyio.create_tcp_listener(local_host=self.host,
-                                                       local_port=self.port)
+            tcp = await anyio.create_tcp_listener(local_host=self.host, local_port=self.port)
         except BaseException:
             self._stopped.set()
             raise
+        listener: Listener[Any] = tcp
+        context = self.state.config.ssl_context
+        if context is not None:
+            # standard_compatible=False: Kafka clients close without TLS's close_notify
+            listener = _QuietTLSListener(tcp, context, standard_compatible=False)
         try:
-            self.port = int(listener.extra(SocketAttribute.local_port))
+            self.port = int(tcp.extra(SocketAttribute.local_port))
             with anyio.CancelScope() as scope:
                 self._scope = scope
                 task_status.started(self.port)
@@ -110,25 +139,44 @@ class BrokerNode:
 
     # -- one connection ------------------------------------------------------------------
 
-    async def _serve_connection(self, stream: SocketStream) -> None:
+    def _authenticator(self) -> ConnectionAuthenticator | None:
+        config = self.state.config
+        if not config.sasl_enabled_mechanisms:
+            return None
+        return ConnectionAuthenticator(
+            config.sasl_enabled_mechanisms, self.state.credentials, self.state.clock.now_ms,
+            max_reauth_ms=config.connections_max_reauth_ms,
+            on_authenticated=self._count_login)
+
+    def _count_login(self, principal: str, mechanism: str, reauthentication: bool) -> None:
+        if reauthentication:
+            self.sasl_reauthentications += 1
+        else:
+            self.sasl_logins += 1
+
+    async def _serve_connection(self, stream: ByteStream) -> None:
         connection_id = next(_connection_ids)
         try:
             peer = str(stream.extra(SocketAttribute.remote_address)[0])
-        except (OSError, IndexError, TypeError):
+        except (OSError, LookupError, TypeError):  # LookupError: anyio's missing attribute too
             peer = ""
         self.connections += 1
         reader = BufferedByteReceiveStream(stream)
+        auth = self._authenticator()
         try:
             async with stream:
                 while True:
                     frame = await self._read_frame(reader, connection_id)
                     if frame is None:
                         return
-                    await self._process(stream, frame, connection_id, peer)
+                    if auth is not None and auth.expects_raw_token:
+                        await self._raw_token(stream, auth, frame)
+                        continue
+                    await self._process(stream, frame, connection_id, peer, auth)
         except _CloseConnection:
             pass
         except (anyio.EndOfStream, anyio.IncompleteRead, anyio.BrokenResourceError,
-                anyio.ClosedResourceError, ConnectionError):
+                anyio.ClosedResourceError, ConnectionError, ssl.SSLError):
             # the peer went away; nothing to answer
             pass
         except Exception as exc:
@@ -151,8 +199,15 @@ class BrokerNode:
             raise _CloseConnection
         return await reader.receive_exactly(size)
 
-    async def _process(self, stream: SocketStream, frame: bytes, connection_id: int,
-                       peer: str) -> None:
+    async def _raw_token(self, stream: ByteStream, auth: ConnectionAuthenticator,
+                         token: bytes) -> None:
+        outcome = auth.on_raw_token(token)
+        if outcome.close or outcome.raw_token is None:
+            raise _CloseConnection
+        await stream.send(_SIZE.pack(len(outcome.raw_token)) + outcome.raw_token)
+
+    async def _process(self, stream: ByteStream, frame: bytes, connection_id: int,
+                       peer: str, auth: ConnectionAuthenticator | None = None) -> None:
         try:
             header, request = decode_request(frame)
         except UnsupportedRequestError as exc:
@@ -172,6 +227,21 @@ class BrokerNode:
                                     connection_id, f"no handler for {type(request).API_NAME} "
                                     f"v{version}")
             return
+        if auth is not None:
+            outcome = auth.on_request(api_key, version, request)
+            if not outcome.passthrough:
+                if outcome.response is not None:
+                    await self._send_response(stream, outcome.response, version,
+                                              int(header.correlation_id), api_key,
+                                              type(request).API_NAME)
+                if outcome.close:
+                    if outcome.response is not None:
+                        # as Kafka's connection.failed.authentication.delay.ms: a client
+                        # that pipelined more bytes would otherwise get a reset that can
+                        # discard the answer telling it why
+                        await anyio.sleep(FAILED_AUTHENTICATION_DELAY_S)
+                    raise _CloseConnection
+                return
         ctx = RequestContext(self.node_id, self.state, header, connection_id, peer)
         action = self.state.faults.take(self.node_id, connection_id, header, request, version)
         response = await self._respond(ctx, request, version, action)
@@ -181,11 +251,16 @@ class BrokerNode:
             raise _CloseConnection
         if response is None:
             return
+        await self._send_response(stream, response, version, int(header.correlation_id),
+                                  api_key, type(request).API_NAME)
+
+    async def _send_response(self, stream: ByteStream, response: Message, version: int,
+                             correlation_id: int, api_key: int, api_name: str) -> None:
         try:
-            data = encode_response(response, version, int(header.correlation_id), api_key)
+            data = encode_response(response, version, correlation_id, api_key)
         except Exception as exc:
             log.exception("node %d: cannot encode the %s v%d response, closing",
-                          self.node_id, type(request).API_NAME, version)
+                          self.node_id, api_name, version)
             self._report(exc)
             raise _CloseConnection from None
         await stream.send(data)
@@ -214,7 +289,7 @@ class BrokerNode:
             return error_response(request, version, UNKNOWN_SERVER_ERROR,
                                   f"{type(exc).__name__}: {exc}")
 
-    async def _unsupported(self, stream: SocketStream, api_key: int, version: int,
+    async def _unsupported(self, stream: ByteStream, api_key: int, version: int,
                            correlation_id: int, connection_id: int, reason: str) -> None:
         if api_key != API_VERSIONS_KEY:
             log.warning("node %d connection %d: %s, closing", self.node_id, connection_id,

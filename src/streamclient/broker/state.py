@@ -25,6 +25,7 @@ from streamclient.broker.config import (
     effective_topic_configs,
     validate_topic_configs,
 )
+from streamclient.broker.sasl import CredentialStore
 from streamclient.errors import BrokerResponseError, for_code
 
 if TYPE_CHECKING:
@@ -165,6 +166,10 @@ class ClusterState:
                  cluster_id: str | None = None) -> None:
         self.config = config or BrokerConfig()
         self.clock: Clock = clock or SystemClock()
+        # SASL users (PLAIN passwords, SCRAM credentials), changed at runtime by
+        # AlterUserScramCredentials
+        self.credentials = CredentialStore.from_passwords(
+            self.config.sasl_users, iterations=self.config.scram_iterations)
         # Kafka's cluster ids are 22-character url-safe base64 uuids
         self.cluster_id = cluster_id or _base64_uuid(uuid.uuid4())
         self.nodes: dict[int, NodeState] = {}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import signal
+import ssl
 import sys
 from typing import Any
 
@@ -33,9 +34,59 @@ def register(subparsers: Any) -> None:
                         help="replication factor of auto-created topics")
     parser.add_argument("--no-auto-create", action="store_true",
                         help="do not create topics on first use")
+    security = parser.add_argument_group(
+        "security", "SASL and TLS on every listener (SASL_PLAINTEXT, SSL or SASL_SSL)")
+    security.add_argument("--sasl-user", action="append", default=[], metavar="NAME:PASSWORD",
+                          type=_user, help="a SASL user (repeatable); PLAIN checks the "
+                          "password, SCRAM gets salted credentials")
+    security.add_argument("--sasl-mechanisms", default=None, metavar="LIST",
+                          help="enabled mechanisms, comma-separated: PLAIN, SCRAM-SHA-256, "
+                          "SCRAM-SHA-512, OAUTHBEARER (default with --sasl-user: PLAIN,"
+                          "SCRAM-SHA-256,SCRAM-SHA-512)")
+    security.add_argument("--reauth-ms", type=int, default=0, metavar="MS",
+                          help="SASL session lifetime (connections.max.reauth.ms; 0: none)")
+    security.add_argument("--ssl-certfile", default=None, metavar="PEM",
+                          help="serve TLS with this certificate (chain)")
+    security.add_argument("--ssl-keyfile", default=None, metavar="PEM",
+                          help="the certificate's private key (default: in --ssl-certfile)")
+    security.add_argument("--ssl-key-password", default=None, help="the key's password")
     parser.add_argument("--backend", choices=("asyncio", "trio"), default="asyncio")
     parser.add_argument("--verbose", "-v", action="store_true", help="log broker activity")
     parser.set_defaults(handler=run_broker)
+
+
+def _user(value: str) -> tuple[str, str]:
+    name, sep, password = value.partition(":")
+    if not sep or not name:
+        raise argparse.ArgumentTypeError(f"expected NAME:PASSWORD, got {value!r}")
+    return name, password
+
+
+def _security_options(args: argparse.Namespace) -> dict[str, Any]:
+    options: dict[str, Any] = {}
+    mechanisms = args.sasl_mechanisms
+    if mechanisms is None and args.sasl_user:
+        mechanisms = "PLAIN,SCRAM-SHA-256,SCRAM-SHA-512"
+    if mechanisms:
+        options["sasl_enabled_mechanisms"] = mechanisms
+        options["sasl_users"] = dict(args.sasl_user)
+    if args.reauth_ms:
+        options["connections_max_reauth_ms"] = args.reauth_ms
+    if args.ssl_keyfile and not args.ssl_certfile:
+        raise _UsageError("--ssl-keyfile needs --ssl-certfile")
+    if args.ssl_certfile:
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        try:
+            context.load_cert_chain(args.ssl_certfile, args.ssl_keyfile,
+                                    args.ssl_key_password)
+        except (OSError, ssl.SSLError) as exc:
+            raise _UsageError(f"cannot load the TLS certificate: {exc}") from None
+        options["ssl_context"] = context
+    return options
+
+
+class _UsageError(Exception):
+    pass
 
 
 async def _serve(args: argparse.Namespace) -> None:
@@ -43,9 +94,15 @@ async def _serve(args: argparse.Namespace) -> None:
         args.nodes, host=args.host, port=args.port, log_dir=args.log_dir,
         default_partitions=args.partitions,
         default_replication_factor=args.replication_factor,
-        auto_create_topics=not args.no_auto_create)
+        auto_create_topics=not args.no_auto_create, **_security_options(args))
     with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         async with cluster:
+            config = cluster.state.config
+            if config.security_protocol != "PLAINTEXT":
+                mechanisms = ", ".join(config.sasl_enabled_mechanisms)
+                print(f"listeners: {config.security_protocol}"
+                      + (f" ({mechanisms})" if mechanisms else ""), file=sys.stderr,
+                      flush=True)
             print(cluster.bootstrap_servers, flush=True)
             async for signum in signals:
                 print(f"received {signal.Signals(signum).name}, stopping", file=sys.stderr,
@@ -58,7 +115,7 @@ def run_broker(args: argparse.Namespace) -> int:
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
     try:
         anyio.run(_serve, args, backend=args.backend)
-    except KafkaError as exc:
+    except (KafkaError, _UsageError) as exc:
         print(f"streamclient broker: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:

@@ -14,32 +14,83 @@ Options come from the ``kafka_cluster`` marker, e.g.
 fields such as ``offsets_topic_num_partitions=5``).  Tests get a fast group coordinator
 (``group_initial_rebalance_delay_ms=0``) unless the marker says otherwise.
 
+SASL and TLS come from the same marker:
+``@pytest.mark.kafka_cluster(sasl_mechanisms="PLAIN,SCRAM-SHA-256",
+sasl_users={"alice": "secret"}, tls=True)``.  ``tls=True`` serves the listeners with a
+certificate for 127.0.0.1/localhost from a test CA; the ``kafka_tls`` fixture (one per
+session, needs the ``trustme`` package) gives that CA to clients: ``kafka_tls.ca_path``
+(librdkafka's ``ssl.ca.location``, kafka-python's ``ssl_cafile``) and
+``kafka_tls.client_context()``.
+
 An exception raised inside the broker (a handler or a coordinator tick) fails the test at
 teardown, with the broker's traceback, instead of hiding behind an error response.
 """
 
 from __future__ import annotations
 
+import ssl
+import tempfile
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from streamclient.broker.cluster import BlockingEmbeddedCluster, EmbeddedCluster
 
-__all__ = ["cluster_options"]
+__all__ = ["KafkaTLS", "cluster_options", "make_test_tls"]
 
 _ALIASES = {"partitions": "default_partitions",
-            "replication_factor": "default_replication_factor"}
+            "replication_factor": "default_replication_factor",
+            "sasl_mechanisms": "sasl_enabled_mechanisms"}
 _TEST_DEFAULTS: dict[str, Any] = {"nodes": 1, "group_initial_rebalance_delay_ms": 0}
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
-        "kafka_cluster(nodes=1, partitions=1, replication_factor=1, **options): "
+        "kafka_cluster(nodes=1, partitions=1, replication_factor=1, sasl_mechanisms=(), "
+        "sasl_users={}, tls=False, **options): "
         "options of the embedded cluster the kafka_cluster fixtures start",
     )
+
+
+@dataclass(frozen=True)
+class KafkaTLS:
+    """A test CA and a server certificate for 127.0.0.1 and localhost."""
+
+    # the CA certificate (PEM): librdkafka's ssl.ca.location, kafka-python's ssl_cafile
+    ca_path: str
+    # the broker side: EmbeddedCluster(ssl_context=...)
+    server_context: ssl.SSLContext
+
+    def client_context(self) -> ssl.SSLContext:
+        """A client context that trusts the test CA (aiokafka's, streamclient's)."""
+        return ssl.create_default_context(cafile=self.ca_path)
+
+
+def make_test_tls(directory: str | Path) -> KafkaTLS:
+    """Make a CA with ``trustme`` and write its certificate into ``directory``."""
+    try:
+        import trustme
+    except ImportError:  # pragma: no cover - the test extra installs it
+        raise pytest.UsageError(
+            "TLS test clusters need the 'trustme' package (pip install trustme)") from None
+    ca = trustme.CA()
+    server_cert = ca.issue_cert("127.0.0.1", "localhost", "::1")
+    ca_path = Path(directory) / "kafka-test-ca.pem"
+    ca.cert_pem.write_to_path(str(ca_path))
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_cert.configure_cert(context)
+    return KafkaTLS(str(ca_path), context)
+
+
+@pytest.fixture(scope="session")
+def kafka_tls() -> Iterator[KafkaTLS]:
+    """The test CA the ``tls=True`` clusters' certificates come from."""
+    with tempfile.TemporaryDirectory(prefix="streamclient-tls-") as directory:
+        yield make_test_tls(directory)
 
 
 def cluster_options(request: pytest.FixtureRequest) -> dict[str, Any]:
@@ -54,6 +105,9 @@ def cluster_options(request: pytest.FixtureRequest) -> dict[str, Any]:
             options["nodes"] = marker.args[0]
         for key, value in marker.kwargs.items():
             options[_ALIASES.get(key, key)] = value
+    if options.pop("tls", False):
+        tls: KafkaTLS = request.getfixturevalue("kafka_tls")
+        options["ssl_context"] = tls.server_context
     return options
 
 
