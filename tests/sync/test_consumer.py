@@ -13,6 +13,7 @@ from tests.sync.producing import Produce
 from streamclient.abc import ConsumerRebalanceListener
 from streamclient.broker.cluster import BlockingEmbeddedCluster
 from streamclient.errors import ConsumerStoppedError, IllegalStateError
+from streamclient.protocol.messages.offset_for_leader_epoch import OffsetForLeaderEpochRequest
 from streamclient.structs import TopicPartition
 from streamclient.sync import KafkaConsumer
 from streamclient.sync.portal import get_loop_thread
@@ -107,6 +108,11 @@ def test_seek_pause_resume(
         assert len(poll_until(consumer, 10)) == 10
         consumer.seek(TP0, 5)
         assert [r.offset for r in poll_until(consumer, 5)] == [5, 6, 7, 8, 9]
+        # with the epoch of the record before it, the position is validated first (KIP-320)
+        validations = kafka_cluster_sync.faults.observe(OffsetForLeaderEpochRequest)
+        consumer.seek(TP0, 7, leader_epoch=0)
+        assert [r.offset for r in poll_until(consumer, 3)] == [7, 8, 9]
+        assert len(validations.requests) == 1
         consumer.pause(TP0)
         assert consumer.paused() == {TP0}
         produce("t", 0, 3)

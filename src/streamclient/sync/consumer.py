@@ -28,6 +28,7 @@ as the application polls (bounded by ``max_poll_interval_ms``).
 from __future__ import annotations
 
 import concurrent.futures
+import functools
 import inspect
 import logging
 import math
@@ -430,8 +431,13 @@ class KafkaConsumer:
     def last_stable_offset(self, partition: TopicPartition) -> int | None:
         return self._hop(self._aio.last_stable_offset, partition)
 
-    def seek(self, partition: TopicPartition, offset: int) -> None:
-        self._hop(self._aio.seek, partition, offset)
+    def seek(self, partition: TopicPartition, offset: int, *,
+             leader_epoch: int | None = None) -> None:
+        """Fetch ``partition`` from ``offset`` next; with ``leader_epoch`` (the epoch of
+        the record before ``offset``) the position is first checked against the leader's
+        log (KIP-320), as :meth:`AIOKafkaConsumer.seek` does."""
+        self._hop(functools.partial(self._aio.seek, leader_epoch=leader_epoch),
+                  partition, offset)
 
     def seek_to_beginning(self, *partitions: TopicPartition) -> bool:
         return self._hop(self._aio.seek_to_beginning, *partitions)
