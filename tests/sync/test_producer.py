@@ -64,7 +64,9 @@ def test_many_sends_without_a_hop_per_record(kafka_cluster_sync: BlockingEmbedde
 def test_errors_surface_on_get_and_callbacks_run_on_the_callers_thread(
     kafka_cluster_sync: BlockingEmbeddedCluster,
 ) -> None:
-    rule = kafka_cluster_sync.faults.control(ProduceRequest, error=87, times=1)
+    # answered late, so that the callbacks below are surely registered before it fails
+    # (one added after completion runs at once, on the adding thread)
+    rule = kafka_cluster_sync.faults.control(ProduceRequest, error=87, times=1, delay_ms=300)
     events: list[tuple[str, object, int]] = []
     with KafkaProducer(bootstrap_servers=kafka_cluster_sync.bootstrap_servers,
                        enable_idempotence=False) as producer:
