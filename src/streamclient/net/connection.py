@@ -500,7 +500,6 @@ class BrokerConnection:
         if error is not None:
             with anyio.CancelScope(shield=True):
                 await self._fail(error, None)
-        if error is not None:
             raise error
 
     # --- reading -------------------------------------------------------------------

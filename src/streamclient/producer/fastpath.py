@@ -70,10 +70,9 @@ class FastAppender:
         ``timestamp_ms=None`` stamps the wall clock.  ``woken``: the sender is already
         due to run, so a queue of several batches needs no wakeup."""
         # exact bytes only: other bytes-likes and None take the general path
-        if not self.enabled or value.__class__ is not bytes or (
-                key is not None and key.__class__ is not bytes):
+        if not self.enabled or type(value) is not bytes or (
+                key is not None and type(key) is not bytes):
             return None
-        assert isinstance(value, bytes)
         if len(value) + (0 if key is None else len(key)) > self.max_record_size:
             return None
         view = self._view
